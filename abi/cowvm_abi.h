@@ -1,0 +1,117 @@
+/*
+ * cowvm_abi.h - the one ABI shared by the VMM (vmm/) and the guest-stub.
+ *
+ * Guest-physical memory layout (identity-mapped by the VMM-built page tables),
+ * the hypercall interface, boot-info (FDT) keys and exit codes. Addresses in
+ * this header are guest-physical (== guest-virtual); the VMM never trusts a
+ * guest-supplied address without its checked gpa helper.
+ *
+ * Freestanding: only fixed-width integer types, usable from both sides.
+ */
+#ifndef COWVM_ABI_H
+#define COWVM_ABI_H
+
+#include <stdint.h>
+
+/* ---- guest-physical layout ------------------------------------------------ */
+#define COWVM_GPA_NULL_GUARD   0x000000ull /* page 0: never mapped */
+#define COWVM_GPA_GDT          0x001000ull /* GDT, built by the VMM (1 page) */
+#define COWVM_GPA_TSS          0x002000ull /* one 128-byte TSS slot per vCPU */
+#define COWVM_GPA_BOOTINFO     0x003000ull /* FDT blob */
+#define COWVM_BOOTINFO_MAX     0x004000ull /* 16 KiB */
+#define COWVM_GPA_PGTABLES     0x010000ull /* guest page tables (VMM bump area) */
+#define COWVM_PGTABLES_END     0x080000ull
+#define COWVM_GPA_KSTACKS      0x080000ull /* ring-0 stacks, one per vCPU */
+#define COWVM_KSTACK_SIZE      0x004000ull
+#define COWVM_MAX_VCPUS        16
+#define COWVM_TSS_SLOT         128
+#define COWVM_GPA_IMAGE_MIN    0x100000ull /* guest ELF segments load at/above */
+
+/* GDT selectors (index << 3 | RPL). Order keeps SYSRET's layout possible:
+ * user data directly below user code. TSS descriptors (16 bytes each)
+ * follow, one per vCPU. */
+#define COWVM_SEL_KCODE  0x08
+#define COWVM_SEL_KDATA  0x10
+#define COWVM_SEL_UDATA  (0x18 | 3)
+#define COWVM_SEL_UCODE  (0x20 | 3)
+#define COWVM_SEL_TSS(cpu) (0x28 + 16 * (cpu))
+
+/* ---- hypercalls -------------------------------------------------------------
+ * The guest passes the guest-physical address of a struct cowvm_hcall (8-byte
+ * aligned, below 4 GiB) in one of two ways, both dispatched to the same table:
+ *  - ring 3: a 32-bit store to the doorbell page COWVM_GPA_DOORBELL, which
+ *    has no RAM behind it (KVM_EXIT_MMIO). The VMM maps it user-writable in
+ *    the guest page tables. This works on every KVM, including PVM-based
+ *    hosts that force the underlying IOPL to 0 (their ring-3 OUT is a #GP
+ *    whatever the guest's IOPL: see docs/architecture.md);
+ *  - ring 0 (or ring 3 with IOPL 3 on hardware KVM): a 32-bit OUT to
+ *    COWVM_HC_PORT (KVM_EXIT_IO).
+ * The VMM reads the block, runs the handler and writes `ret` back (0 or a
+ * negative errno-style code).
+ */
+#define COWVM_GPA_DOORBELL 0x1000000000ull /* 64 GiB: just above the largest RAM */
+#define COWVM_HC_PORT     0x0500
+#define COWVM_HC_PORT_END 0x050f /* the hypercall port range */
+#define COWVM_COM1_PORT   0x03f8 /* 16550 data register: byte to the console */
+
+enum cowvm_hc_nr {
+	COWVM_HC_WRITE     = 1, /* a0 = gpa of bytes, a1 = length (<= 64 KiB) */
+	COWVM_HC_EXIT      = 2, /* a0 = exit status (0..255) */
+	COWVM_HC_EXCEPTION = 3, /* a0 = vector, a1 = error code, a2 = rip, a3 = cr2, a4 = rflags */
+	COWVM_HC_REPORT    = 4, /* a0 = gpa of NUL-terminated key (<= 64), a1 = value */
+	COWVM_HC_PARK      = 5, /* this vCPU is done; the VM runs on without it */
+	COWVM_HC_SNAPSHOT  = 16, /* reserved for snapshot/clone */
+	COWVM_HC_FUZZ      = 32, /* reserved for the fuzzing front end */
+};
+#define COWVM_HC_WRITE_MAX 65536u
+#define COWVM_HC_KEY_MAX   64u
+
+struct cowvm_hcall {
+	uint64_t nr;
+	uint64_t args[5];
+	int64_t ret;
+};
+
+/* ---- boot info (flattened device tree, built by the VMM with libfdt) ------ */
+/* /memory: reg = <base size> (u64 pairs). /chosen properties: */
+#define COWVM_FDT_WORKLOAD   "cowvm,workload"    /* string: workload name */
+#define COWVM_FDT_ARGS_NODE  "workload-args"     /* node under /chosen: one string property per k=v */
+#define COWVM_FDT_HEAP       "cowvm,heap"        /* <u64 base, u64 size>: free RAM for the workload */
+#define COWVM_FDT_INPUT      "cowvm,input"       /* <u64 base, u64 size>: VMM -> guest buffer */
+#define COWVM_FDT_OUTPUT     "cowvm,output"      /* <u64 base, u64 size>: guest -> VMM buffer */
+#define COWVM_FDT_NCPUS      "cowvm,ncpus"       /* u32 */
+#define COWVM_IOBUF_SIZE     0x10000ull          /* each of input and output */
+
+/* ---- exit codes of `cowvm run` --------------------------------------------- */
+#define COWVM_EXIT_OK          0   /* guest exit status is passed through (0..255) */
+#define COWVM_EXIT_USAGE       2   /* bad arguments, bad guest image, no /dev/kvm */
+/* Distinct codes for VM-level ends (guest statuses above 200 are clamped). */
+#define COWVM_EXIT_EXCEPTION   201 /* guest took an exception (one-line report) */
+#define COWVM_EXIT_TIMEOUT     202 /* --timeout expired */
+#define COWVM_EXIT_SHUTDOWN    203 /* triple fault / shutdown */
+#define COWVM_EXIT_VMM_ERROR   204 /* KVM or VMM failure (entry failure, emulation error) */
+
+/* ---- workload parameters shared with host-side checks ---------------------- */
+/* memtouch: the value written to page p (index in the buffer) in iteration
+ * it, and the fold of the final buffer into a checksum. The host tests model
+ * the buffer independently and compare. */
+static inline uint64_t cowvm_memtouch_value(uint64_t page, uint64_t iter)
+{
+	return (page * 0x9e3779b97f4a7c15ull) ^ (iter + 1) * 0xc2b2ae3d27d4eb4full;
+}
+static inline uint64_t cowvm_fold(uint64_t h, uint64_t v)
+{
+	return (h ^ v) * 0x100000001b3ull;
+}
+/* xorshift64 for random page order (seeded by the `seed` argument). */
+static inline uint64_t cowvm_xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+#define COWVM_FOLD_INIT 0xcbf29ce484222325ull
+
+#endif

@@ -1,0 +1,7 @@
+/* cli.h - subcommands of the cowvm command line (main.c dispatches). */
+#ifndef COWVM_CLI_H
+#define COWVM_CLI_H
+#include <stdio.h>
+int cli_run(int argc, char **argv);
+void cli_run_usage(FILE *f);
+#endif

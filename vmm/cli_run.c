@@ -1,0 +1,188 @@
+/* cli_run.c - `cowvm run`: boot a guest, show its console, exit with its status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "size_parse.h"
+#include "vm.h"
+
+#define GUEST_FILE_MAX (64u << 20)
+
+void cli_run_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: cowvm run [--mem SIZE] [--vcpus N] [--timeout MS]\n"
+	        "                 [--workload NAME[:k=v,...]] [--guest PATH] [--reports]\n"
+	        "\n"
+	        "Boot a guest on KVM, print its console (COM1 and the write hypercall)\n"
+	        "on stdout and exit with the guest's exit status.\n"
+	        "\n"
+	        "  --mem SIZE        guest RAM, e.g. 64M, 1G (multiple of 2 MiB, 4M..64G;\n"
+	        "                    default 64M)\n"
+	        "  --vcpus N         vCPUs, 1..%d (default 1); vCPU 0 runs the workload,\n"
+	        "                    the others park\n"
+	        "  --timeout MS      stop the guest after MS milliseconds (exit %d)\n"
+	        "  --workload SPEC   workload of the built-in guest-stub (default hello):\n"
+	        "%s"
+	        "  --guest PATH      boot this static x86_64 ELF instead of the built-in\n"
+	        "                    guest-stub (it must follow docs/architecture.md)\n"
+	        "  --reports         print the guest's reported values (key=value) on stderr\n"
+	        "  -h, --help        this help\n"
+	        "\n"
+	        "A guest exception ends the run with a one-line report on stderr and exit\n"
+	        "%d; a triple fault exits %d; a KVM failure exits %d; bad arguments, a bad\n"
+	        "guest image or a missing /dev/kvm exit %d.\n",
+	        COWVM_MAX_VCPUS, COWVM_EXIT_TIMEOUT, wl_help(), COWVM_EXIT_EXCEPTION,
+	        COWVM_EXIT_SHUTDOWN, COWVM_EXIT_VMM_ERROR, COWVM_EXIT_USAGE);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "cowvm run: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (try cowvm help run)\n");
+	return COWVM_EXIT_USAGE;
+}
+
+static int read_file(const char *path, void **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > GUEST_FILE_MAX) {
+		int err = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+		close(fd);
+		return err;
+	}
+	size_t n = (size_t)st.st_size, got = 0;
+	uint8_t *p = malloc(n ? n : 1);
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < n) {
+		ssize_t r = read(fd, p + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int err = r < 0 ? -errno : -EIO;
+			free(p);
+			close(fd);
+			return err;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
+static int exit_code_for_create_error(int code)
+{
+	switch (-code) {
+	case EINVAL: case ENOEXEC: case ENOENT: case EACCES: case EPERM: case ENOTSUP: case E2BIG:
+		return COWVM_EXIT_USAGE;
+	default:
+		return COWVM_EXIT_VMM_ERROR;
+	}
+}
+
+int cli_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mem", required_argument, 0, 'm' },     { "vcpus", required_argument, 0, 'c' },
+		{ "timeout", required_argument, 0, 't' }, { "workload", required_argument, 0, 'w' },
+		{ "guest", required_argument, 0, 'g' },   { "reports", no_argument, 0, 'r' },
+		{ "help", no_argument, 0, 'h' },          { 0, 0, 0, 0 },
+	};
+	struct vm_config cfg = { .mem_size = 64ull << 20, .nvcpus = 1 };
+	struct vmm_err err = { 0 };
+	const char *workload = "hello", *guest_path = NULL;
+	int show_reports = 0, c;
+	uint64_t n;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (parse_size(optarg, &cfg.mem_size))
+				return usage_error("bad memory size '%s'", optarg);
+			break;
+		case 'c':
+			if (parse_u64_arg(optarg, &n) || !n || n > COWVM_MAX_VCPUS)
+				return usage_error("bad vCPU count '%s' (1..16)", optarg);
+			cfg.nvcpus = (unsigned)n;
+			break;
+		case 't':
+			if (parse_u64_arg(optarg, &n) || !n || n > 86400000ull)
+				return usage_error("bad timeout '%s' (1..86400000 ms)", optarg);
+			cfg.timeout_ms = n;
+			break;
+		case 'w': workload = optarg; break;
+		case 'g': guest_path = optarg; break;
+		case 'r': show_reports = 1; break;
+		case 'h': cli_run_usage(stdout); return 0;
+		default:
+			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (wl_parse(workload, &cfg.workload, &err))
+		return usage_error("%s", err.msg);
+	void *img = NULL;
+	if (guest_path) {
+		int r = read_file(guest_path, &img, &cfg.guest_image_len);
+		if (r) {
+			fprintf(stderr, "cowvm run: cannot read guest '%s': %s\n", guest_path, strerror(-r));
+			return COWVM_EXIT_USAGE;
+		}
+		cfg.guest_image = img;
+	}
+
+	struct vm *vm;
+	int r = vm_create(&cfg, &vm, &err);
+	if (r) {
+		fprintf(stderr, "cowvm run: %s\n", err.msg);
+		free(img);
+		return exit_code_for_create_error(r);
+	}
+	struct vm_result res;
+	r = vm_run(vm, &res, &err);
+	fflush(stdout);
+	int code;
+	switch (res.end) {
+	case VM_END_EXIT: code = res.status; break;
+	case VM_END_EXCEPTION:
+		fprintf(stderr, "cowvm: %s\n", res.msg);
+		code = COWVM_EXIT_EXCEPTION;
+		break;
+	case VM_END_TIMEOUT:
+		fprintf(stderr, "cowvm: %s\n", res.msg);
+		code = COWVM_EXIT_TIMEOUT;
+		break;
+	case VM_END_SHUTDOWN:
+		fprintf(stderr, "cowvm: %s\n", res.msg);
+		code = COWVM_EXIT_SHUTDOWN;
+		break;
+	default:
+		fprintf(stderr, "cowvm: %s\n", r ? err.msg : res.msg);
+		code = COWVM_EXIT_VMM_ERROR;
+		break;
+	}
+	if (show_reports)
+		for (unsigned i = 0; i < res.nreports; i++)
+			fprintf(stderr, "report %s=%llu\n", res.reports[i].key,
+			        (unsigned long long)res.reports[i].value);
+	vm_destroy(vm);
+	free(img);
+	return code;
+}

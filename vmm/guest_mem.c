@@ -1,0 +1,30 @@
+/* guest_mem.c - guest RAM allocation (see guest_mem.h). */
+#include "guest_mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int guest_mem_alloc(struct guest_mem *m, uint64_t size, struct vmm_err *e)
+{
+	memset(m, 0, sizeof(*m));
+	if (!size || size & 0xfff)
+		return vmm_fail(e, -EINVAL, "guest memory size %#llx is not a positive multiple of 4 KiB",
+		                (unsigned long long)size);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return vmm_fail(e, -errno, "mmap of %llu MiB guest RAM failed: %s",
+		                (unsigned long long)(size >> 20), strerror(errno));
+	m->host = p;
+	m->size = size;
+	m->owned = 1;
+	return 0;
+}
+
+void guest_mem_free(struct guest_mem *m)
+{
+	if (m->owned && m->host)
+		munmap(m->host, m->size);
+	memset(m, 0, sizeof(*m));
+}

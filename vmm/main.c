@@ -1,0 +1,51 @@
+/*
+ * main.c - the cowvm command line: dispatch to a subcommand. Only the CLI
+ * prints library errors and chooses exit codes (cowvm_abi.h COWVM_EXIT_*).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cowvm_abi.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "cowvm - a minimal KVM VMM built for cloning whole VMs\n"
+	        "\n"
+	        "usage: cowvm <command> [options]\n"
+	        "\n"
+	        "commands:\n"
+	        "  run       boot a guest (the built-in guest-stub by default) and run a workload\n"
+	        "  help      show this help, or `cowvm help run` for a command's options\n"
+	        "\n"
+	        "exit codes: the guest's exit status (0..200); %d bad usage or input;\n"
+	        "  %d guest exception; %d timeout; %d guest shutdown (triple fault);\n"
+	        "  %d KVM/VMM failure\n",
+	        COWVM_EXIT_USAGE, COWVM_EXIT_EXCEPTION, COWVM_EXIT_TIMEOUT, COWVM_EXIT_SHUTDOWN,
+	        COWVM_EXIT_VMM_ERROR);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return COWVM_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		if (argc > 2 && !strcmp(argv[2], "run"))
+			cli_run_usage(stdout);
+		else
+			usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("cowvm 0.1.0\n");
+		return 0;
+	}
+	if (!strcmp(cmd, "run"))
+		return cli_run(argc - 1, argv + 1);
+	fprintf(stderr, "cowvm: unknown command '%s' (try cowvm --help)\n", cmd);
+	return COWVM_EXIT_USAGE;
+}

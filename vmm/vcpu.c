@@ -1,0 +1,122 @@
+/* vcpu.c - vCPU creation and the KVM_RUN -> exit-enum conversion (see vcpu.h). */
+#include "vcpu.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvm_ioctl.h"
+
+int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
+                const struct kvm_cpuid2 *cpuid, struct vmm_err *e)
+{
+	memset(v, 0, sizeof(*v));
+	v->fd = -1;
+	v->index = index;
+	if (run_size < sizeof(struct kvm_run))
+		return vmm_fail(e, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE too small (%zu)", run_size);
+	int fd = KVM_IOCTL(vm_fd, KVM_CREATE_VCPU, (unsigned long)index, e);
+	if (fd < 0)
+		return fd;
+	v->fd = fd;
+	void *run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (run == MAP_FAILED) {
+		int err = -errno;
+		close(fd);
+		v->fd = -1;
+		return vmm_fail(e, err, "mmap of kvm_run for vCPU %u failed: %s", index, strerror(-err));
+	}
+	v->run = run;
+	v->run_size = run_size;
+	if (cpuid) {
+		int r = KVM_IOCTL(fd, KVM_SET_CPUID2, cpuid, e);
+		if (r < 0) {
+			vcpu_destroy(v);
+			return r;
+		}
+	}
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->run_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}
+
+int vcpu_run(struct vcpu *v, struct vcpu_exit *x, struct vmm_err *e)
+{
+	memset(x, 0, sizeof(*x));
+	/* EINTR/EAGAIN are not retried here: they are how the VM is kicked
+	 * (timeout, another vCPU stopping the VM) and the caller must look. */
+	int r = kvm_ioctl_named(v->fd, KVM_RUN, NULL, "KVM_RUN", false, e);
+	if (r < 0) {
+		if (r == -EINTR || r == -EAGAIN) {
+			x->kind = VCPU_EXIT_INTR;
+			if (e)
+				e->code = 0;
+			return 0;
+		}
+		return r;
+	}
+	struct kvm_run *run = v->run;
+	x->raw_reason = run->exit_reason;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		x->kind = VCPU_EXIT_IO;
+		x->io.port = run->io.port;
+		x->io.size = run->io.size;
+		x->io.out = run->io.direction == KVM_EXIT_IO_OUT;
+		x->io.count = run->io.count;
+		/* data_offset is KVM's, but check it stays inside the mapping. */
+		if (run->io.data_offset > v->run_size ||
+		    (uint64_t)run->io.size * run->io.count > v->run_size - run->io.data_offset)
+			return vmm_fail(e, -EIO, "KVM_EXIT_IO data outside kvm_run");
+		x->io.data = (uint8_t *)run + run->io.data_offset;
+		break;
+	case KVM_EXIT_MMIO:
+		x->kind = VCPU_EXIT_MMIO;
+		x->mmio.gpa = run->mmio.phys_addr;
+		x->mmio.len = run->mmio.len > 8 ? 8 : run->mmio.len;
+		x->mmio.write = run->mmio.is_write;
+		x->mmio.data = run->mmio.data;
+		break;
+	case KVM_EXIT_HLT:
+		x->kind = VCPU_EXIT_HLT;
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		x->kind = VCPU_EXIT_SHUTDOWN;
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		x->kind = VCPU_EXIT_FAIL_ENTRY;
+		x->hw_reason = run->fail_entry.hardware_entry_failure_reason;
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		x->kind = VCPU_EXIT_INTERNAL_ERROR;
+		x->suberror = run->internal.suberror;
+		break;
+	case KVM_EXIT_INTR:
+		x->kind = VCPU_EXIT_INTR;
+		break;
+	default:
+		x->kind = VCPU_EXIT_UNKNOWN;
+		break;
+	}
+	return 0;
+}
+
+const char *vcpu_exit_name(enum vcpu_exit_kind k)
+{
+	static const char *const names[] = {
+		[VCPU_EXIT_IO] = "IO", [VCPU_EXIT_MMIO] = "MMIO", [VCPU_EXIT_HLT] = "HLT",
+		[VCPU_EXIT_SHUTDOWN] = "SHUTDOWN", [VCPU_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
+		[VCPU_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR", [VCPU_EXIT_INTR] = "INTR",
+		[VCPU_EXIT_UNKNOWN] = "UNKNOWN",
+	};
+	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
+}

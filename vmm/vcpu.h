@@ -1,0 +1,65 @@
+/*
+ * vcpu.h - one KVM vCPU: creation, register setup, and one KVM_RUN turned
+ * into a small exit enum that the layer above dispatches.
+ */
+#ifndef COWVM_VCPU_H
+#define COWVM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "err.h"
+
+enum vcpu_exit_kind {
+	VCPU_EXIT_IO,             /* port I/O: io.* valid */
+	VCPU_EXIT_MMIO,           /* access to guest-physical memory with no RAM */
+	VCPU_EXIT_HLT,            /* HLT with no interrupt source (no irqchip) */
+	VCPU_EXIT_SHUTDOWN,       /* triple fault */
+	VCPU_EXIT_FAIL_ENTRY,     /* VM entry failed: hw_reason */
+	VCPU_EXIT_INTERNAL_ERROR, /* KVM could not emulate: suberror */
+	VCPU_EXIT_INTR,           /* KVM_RUN returned EINTR/EAGAIN (a kick) */
+	VCPU_EXIT_UNKNOWN,        /* anything else: raw_reason */
+};
+
+struct vcpu_exit {
+	enum vcpu_exit_kind kind;
+	uint32_t raw_reason;
+	union {
+		struct {
+			uint16_t port;
+			uint8_t size;     /* 1, 2 or 4 */
+			uint8_t out;      /* 1 = guest wrote */
+			uint32_t count;   /* string I/O repeat count */
+			uint8_t *data;    /* size * count bytes inside kvm_run */
+		} io;
+		struct {
+			uint64_t gpa;
+			uint32_t len;
+			uint8_t write;
+			uint8_t *data;
+		} mmio;
+		uint64_t hw_reason;   /* FAIL_ENTRY */
+		uint32_t suberror;    /* INTERNAL_ERROR */
+	};
+};
+
+struct vcpu {
+	int fd;
+	unsigned index;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+};
+
+/* Create vCPU `index` of vm_fd and map its kvm_run area (run_size from
+ * KVM_GET_VCPU_MMAP_SIZE, checked >= sizeof(struct kvm_run)). */
+int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
+                const struct kvm_cpuid2 *cpuid, struct vmm_err *e);
+void vcpu_destroy(struct vcpu *v);
+/* One KVM_RUN. Returns 0 with *x filled, or -errno (other than EINTR/EAGAIN). */
+int vcpu_run(struct vcpu *v, struct vcpu_exit *x, struct vmm_err *e);
+/* Name of an exit kind, for messages. */
+const char *vcpu_exit_name(enum vcpu_exit_kind k);
+
+#endif

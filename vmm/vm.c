@@ -1,0 +1,212 @@
+/*
+ * vm.c - VM object lifecycle: open /dev/kvm, check the API and capabilities,
+ * create the VM, the RAM memslot, load the guest, build its page tables and
+ * boot info, create the vCPUs in long mode. The run loop is in vm_run.c.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bootinfo.h"
+#include "guest_blob.h"
+#include "kvm_ioctl.h"
+#include "x86_setup.h"
+
+#define CPUID_MAX_ENTRIES 256
+
+static const struct {
+	long cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+};
+
+static int open_kvm(struct vm *vm, struct vmm_err *e)
+{
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return vmm_fail(e, -errno, "cannot open /dev/kvm: %s", strerror(errno));
+	int v = KVM_IOCTL(vm->kvm_fd, KVM_GET_API_VERSION, 0, e);
+	if (v < 0)
+		return v;
+	if (v != KVM_API_VERSION)
+		return vmm_fail(e, -ENOTSUP, "KVM API version %d, expected %d", v, KVM_API_VERSION);
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++)
+		if (!kvm_check_cap(vm->kvm_fd, required_caps[i].cap))
+			return vmm_fail(e, -ENOTSUP, "KVM lacks %s", required_caps[i].name);
+	return 0;
+}
+
+static int get_cpuid(struct vm *vm, struct vmm_err *e)
+{
+	vm->cpuid = calloc(1, sizeof(*vm->cpuid) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2));
+	if (!vm->cpuid)
+		return vmm_fail(e, -ENOMEM, "out of memory for CPUID");
+	vm->cpuid->nent = CPUID_MAX_ENTRIES;
+	int r = KVM_IOCTL(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid, e);
+	return r < 0 ? r : 0;
+}
+
+static int set_memslot(struct vm *vm, struct vmm_err *e)
+{
+	struct kvm_userspace_memory_region slot = {
+		.slot = 0, .flags = 0, .guest_phys_addr = 0,
+		.memory_size = vm->mem.size, .userspace_addr = (uintptr_t)vm->mem.host,
+	};
+	int r = KVM_IOCTL(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot, e);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Guest-physical layout (cowvm_abi.h): low boot area, image at 1 MiB, heap,
+ * then input and output buffers at the top of RAM. Page permissions:
+ * boot structures supervisor-only (boot info user read-only), code R+X,
+ * everything else NX; page 0 stays unmapped.
+ */
+static int build_layout(struct vm *vm, struct bootinfo *bi, struct vmm_err *e)
+{
+	struct guest_paging *gp = &vm->paging;
+	uint64_t top = vm->mem.size;
+	bi->out_size = bi->in_size = COWVM_IOBUF_SIZE;
+	bi->out_base = top - COWVM_IOBUF_SIZE;
+	bi->in_base = bi->out_base - COWVM_IOBUF_SIZE;
+	bi->heap_base = vm->image.end;
+	if (bi->heap_base >= bi->in_base)
+		return vmm_fail(e, -EINVAL, "guest memory too small for the image and buffers");
+	bi->heap_size = bi->in_base - bi->heap_base;
+
+	int r = guest_paging_init(gp, &vm->mem, e);
+	const pte_t sup_data = PTE_RW | PTE_NX;
+	r = r ?: guest_paging_map(gp, COWVM_GPA_GDT, COWVM_GPA_BOOTINFO, sup_data, e);
+	r = r ?: guest_paging_map(gp, COWVM_GPA_BOOTINFO, COWVM_GPA_BOOTINFO + COWVM_BOOTINFO_MAX,
+	                          PTE_US | PTE_NX, e);
+	r = r ?: guest_paging_map(gp, COWVM_GPA_PGTABLES, COWVM_PGTABLES_END, sup_data, e);
+	r = r ?: guest_paging_map(gp, COWVM_GPA_KSTACKS,
+	                          COWVM_GPA_KSTACKS + COWVM_MAX_VCPUS * COWVM_KSTACK_SIZE, sup_data, e);
+	for (unsigned i = 0; !r && i < vm->image.nseg; i++) {
+		const struct elf_segment *s = &vm->image.seg[i];
+		pte_t f = PTE_US | (s->writable ? PTE_RW : 0) | (s->executable ? 0 : PTE_NX);
+		r = guest_paging_map(gp, s->gpa, (s->gpa + s->memsz + 0xfff) & ~0xfffull, f, e);
+	}
+	r = r ?: guest_paging_map(gp, bi->heap_base, top, PTE_US | PTE_RW | PTE_NX, e);
+	/* The hypercall doorbell: no RAM behind it, so a store exits (MMIO). */
+	r = r ?: guest_paging_map(gp, COWVM_GPA_DOORBELL, COWVM_GPA_DOORBELL + 0x1000,
+	                          PTE_US | PTE_RW | PTE_NX, e);
+	return r;
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out, struct vmm_err *e)
+{
+	*out = NULL;
+	if (cfg->mem_size < VM_MEM_MIN || cfg->mem_size > VM_MEM_MAX || cfg->mem_size % (2u << 20))
+		return vmm_fail(e, -EINVAL, "memory size must be a multiple of 2 MiB between %llu MiB and %llu GiB",
+		                VM_MEM_MIN >> 20, VM_MEM_MAX >> 30);
+	if (!cfg->nvcpus || cfg->nvcpus > COWVM_MAX_VCPUS)
+		return vmm_fail(e, -EINVAL, "vCPU count must be 1..%d", COWVM_MAX_VCPUS);
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return vmm_fail(e, -ENOMEM, "out of memory for the VM object");
+	vm->kvm_fd = vm->vm_fd = -1;
+	for (unsigned i = 0; i < COWVM_MAX_VCPUS; i++)
+		vm->vcpus[i].fd = -1;
+	vm->cfg = *cfg;
+	pthread_mutex_init(&vm->lock, NULL);
+
+	const void *img = cfg->guest_image ? cfg->guest_image : guest_stub_elf;
+	size_t img_len = cfg->guest_image ? cfg->guest_image_len : guest_stub_elf_len;
+	struct bootinfo bi = { .mem_size = cfg->mem_size, .ncpus = cfg->nvcpus, .workload = &vm->cfg.workload };
+	int r = open_kvm(vm, e);
+	r = r ?: get_cpuid(vm, e);
+	r = r ?: guest_mem_alloc(&vm->mem, cfg->mem_size, e);
+	r = r ?: elf_load(img, img_len, &vm->mem, COWVM_GPA_IMAGE_MIN,
+	                  cfg->mem_size - 2 * COWVM_IOBUF_SIZE, &vm->image, e);
+	r = r ?: build_layout(vm, &bi, e);
+	r = r ?: bootinfo_write(&vm->mem, &bi, e);
+	if (!r && x86_write_gdt_tss(&vm->mem, cfg->nvcpus))
+		r = vmm_fail(e, -EINVAL, "cannot write GDT/TSS");
+	if (r) {
+		vm_destroy(vm);
+		return r;
+	}
+	vm->bootinfo_gpa = COWVM_GPA_BOOTINFO;
+
+	r = KVM_IOCTL(vm->kvm_fd, KVM_CREATE_VM, 0, e);
+	if (r >= 0) {
+		vm->vm_fd = r;
+		r = set_memslot(vm, e);
+	}
+	int run_size = r < 0 ? r : KVM_IOCTL(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0, e);
+	r = run_size < 0 ? run_size : 0;
+	for (unsigned i = 0; !r && i < cfg->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		r = vcpu_create(v, vm->vm_fd, i, (size_t)run_size, vm->cpuid, e);
+		if (r)
+			break;
+		vm->nvcpus++;
+		struct kvm_sregs s;
+		struct kvm_regs regs;
+		r = KVM_IOCTL(v->fd, KVM_GET_SREGS, &s, e);
+		if (r < 0)
+			break;
+		x86_init_sregs(&s, vm->paging.pt.root, i, cfg->nvcpus);
+		x86_init_regs(&regs, vm->image.entry, vm->bootinfo_gpa, i);
+		r = KVM_IOCTL(v->fd, KVM_SET_SREGS, &s, e);
+		r = r < 0 ? r : KVM_IOCTL(v->fd, KVM_SET_REGS, &regs, e);
+		r = r < 0 ? r : 0;
+	}
+	if (r) {
+		vm_destroy(vm);
+		return r;
+	}
+	*out = vm;
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	for (unsigned i = 0; i < COWVM_MAX_VCPUS; i++)
+		if (vm->vcpus[i].fd >= 0)
+			vcpu_destroy(&vm->vcpus[i]);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	guest_mem_free(&vm->mem);
+	free(vm->cpuid);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+int vm_result_report(const struct vm_result *r, const char *key, uint64_t *value)
+{
+	for (unsigned i = 0; i < r->nreports; i++)
+		if (!strcmp(r->reports[i].key, key)) {
+			*value = r->reports[i].value;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+const char *vm_vector_name(uint64_t v)
+{
+	static const char *const names[32] = {
+		"#DE (divide error)", "#DB (debug)", "NMI", "#BP (breakpoint)", "#OF (overflow)",
+		"#BR (bound range)", "#UD (invalid opcode)", "#NM (device not available)",
+		"#DF (double fault)", "coprocessor segment overrun", "#TS (invalid TSS)",
+		"#NP (segment not present)", "#SS (stack fault)", "#GP (general protection)",
+		"#PF (page fault)", "reserved-15", "#MF (x87 error)", "#AC (alignment check)",
+		"#MC (machine check)", "#XM (SIMD exception)", "#VE (virtualization)",
+		"#CP (control protection)", "reserved-22", "reserved-23", "reserved-24",
+		"reserved-25", "reserved-26", "reserved-27", "#HV (hypervisor injection)",
+		"#VC (VMM communication)", "#SX (security)", "reserved-31",
+	};
+	return v < 32 ? names[v] : "unknown vector";
+}

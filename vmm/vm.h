@@ -1,0 +1,107 @@
+/*
+ * vm.h - the VM object: every per-VM datum (KVM fds, guest RAM, vCPUs, page
+ * tables, devices, results) lives here, passed explicitly; there is no
+ * file-level VM state, so clones are just more objects.
+ */
+#ifndef COWVM_VM_H
+#define COWVM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cowvm_abi.h"
+#include "elf_loader.h"
+#include "err.h"
+#include "guest_mem.h"
+#include "guest_paging.h"
+#include "vcpu.h"
+#include "workload_spec.h"
+
+#define VM_MEM_MIN (4ull << 20)
+#define VM_MEM_MAX (64ull << 30)
+#define VM_MAX_REPORTS 32
+
+/* Where guest console bytes go (COM1 and COWVM_HC_WRITE). */
+typedef void (*vm_console_fn)(void *ctx, const char *buf, size_t len);
+
+struct vm_config {
+	uint64_t mem_size;          /* bytes, multiple of 2 MiB, VM_MEM_MIN..VM_MEM_MAX */
+	unsigned nvcpus;            /* 1..COWVM_MAX_VCPUS */
+	struct wl_request workload; /* validated by wl_parse() */
+	const void *guest_image;    /* ELF bytes; NULL = the built-in guest-stub */
+	size_t guest_image_len;
+	uint64_t timeout_ms;        /* 0 = none */
+	vm_console_fn console;      /* NULL = write to stdout */
+	void *console_ctx;
+};
+
+enum vm_end {
+	VM_END_EXIT,       /* guest called COWVM_HC_EXIT: status */
+	VM_END_EXCEPTION,  /* guest reported an exception: exc */
+	VM_END_TIMEOUT,
+	VM_END_SHUTDOWN,   /* triple fault */
+	VM_END_ERROR,      /* KVM/VMM failure or guest misbehaviour: msg */
+};
+
+struct vm_exception {
+	uint64_t vector, error_code, rip, cr2, rflags;
+};
+
+struct vm_report {
+	char key[COWVM_HC_KEY_MAX];
+	uint64_t value;
+};
+
+struct vm_result {
+	enum vm_end end;
+	int status;                 /* VM_END_EXIT */
+	struct vm_exception exc;    /* VM_END_EXCEPTION */
+	char msg[256];              /* one-line description of the end */
+	unsigned nreports;
+	struct vm_report reports[VM_MAX_REPORTS];
+};
+
+struct vm {
+	int kvm_fd, vm_fd;
+	struct guest_mem mem;
+	struct guest_paging paging;
+	struct elf_image image;
+	unsigned nvcpus;
+	struct vcpu vcpus[COWVM_MAX_VCPUS];
+	struct kvm_cpuid2 *cpuid;
+	struct vm_config cfg;
+	uint64_t bootinfo_gpa;
+
+	/* Run state. `stopping` is set once by whoever ends the run (first
+	 * writer wins under `lock`) and read by every vCPU loop. */
+	pthread_mutex_t lock;       /* protects result, parked */
+	atomic_int stopping;
+	unsigned parked;
+	struct vm_result result;
+	atomic_ullong mmio_exits, unknown_io; /* ignored accesses, for diagnostics */
+};
+
+/* Create a VM ready to run: KVM VM, RAM memslot, guest image, page tables,
+ * boot info, vCPUs in long mode at the entry point. */
+int vm_create(const struct vm_config *cfg, struct vm **out, struct vmm_err *e);
+/* Run all vCPUs until the VM ends; *res says how. -errno only if the run
+ * could not be started (threads); a KVM failure is VM_END_ERROR. */
+int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e);
+void vm_destroy(struct vm *vm);
+
+/* Value of report `key` from the last run, or -ENOENT. */
+int vm_result_report(const struct vm_result *r, const char *key, uint64_t *value);
+/* Human name of an exception vector ("#PF (page fault)"). */
+const char *vm_vector_name(uint64_t vector);
+
+/* Internal: device dispatch (devices.c), used by the run loop. */
+enum vm_action { VM_CONTINUE, VM_STOP, VM_PARK };
+enum vm_action vm_handle_io(struct vm *vm, struct vcpu *v, const struct vcpu_exit *x);
+enum vm_action vm_handle_mmio(struct vm *vm, struct vcpu *v, const struct vcpu_exit *x);
+/* End the run with `end` unless it already ended; kicks every vCPU. */
+void vm_stop(struct vm *vm, enum vm_end end, int status, const struct vm_exception *exc,
+             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

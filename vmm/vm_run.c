@@ -1,0 +1,229 @@
+/*
+ * vm_run.c - the run loop: one thread per vCPU turns exits (vcpu.h's enum)
+ * into device calls and VM ends; the caller's thread supervises (timeout,
+ * kicking vCPUs out of KVM_RUN once the VM ends, joining).
+ *
+ * Kicking: a vCPU inside KVM_RUN leaves it when it gets a signal (SIGUSR1,
+ * with an empty handler installed without SA_RESTART, so KVM_RUN returns
+ * EINTR); a vCPU about to enter KVM_RUN sees kvm_run->immediate_exit and
+ * returns at once. The supervisor repeats the kick every millisecond until
+ * every vCPU thread has left its loop, so no ordering between "thread
+ * started" and "kick sent" can lose a kick.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "vm.h"
+
+#define KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig) { (void)sig; }
+
+static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
+static void install_kick_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler; /* no SA_RESTART: KVM_RUN must see EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(KICK_SIGNAL, &sa, NULL);
+}
+
+struct vcpu_thread {
+	struct vm *vm;
+	struct vcpu *v;
+	atomic_int done;
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+};
+
+void vm_stop(struct vm *vm, enum vm_end end, int status, const struct vm_exception *exc,
+             const char *fmt, ...)
+{
+	pthread_mutex_lock(&vm->lock);
+	/* First writer wins: a VM ends once, and later ends (e.g. a timeout
+	 * racing a guest exit) must not overwrite the recorded cause. */
+	if (!atomic_load(&vm->stopping)) {
+		vm->result.end = end;
+		vm->result.status = status;
+		if (exc)
+			vm->result.exc = *exc;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(vm->result.msg, sizeof(vm->result.msg), fmt, ap);
+		va_end(ap);
+		atomic_store(&vm->stopping, 1);
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static const char *internal_suberror(uint32_t s)
+{
+	switch (s) {
+	case KVM_INTERNAL_ERROR_EMULATION: return "emulation failure";
+	case KVM_INTERNAL_ERROR_SIMUL_EX: return "exception while delivering an exception";
+	case KVM_INTERNAL_ERROR_DELIVERY_EV: return "event delivery failed";
+	case KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: return "unexpected exit reason";
+	default: return "unknown suberror";
+	}
+}
+
+/* One vCPU's loop; returns when the VM stops or this vCPU parks. */
+static void run_vcpu(struct vm *vm, struct vcpu *v)
+{
+	struct vmm_err err = { 0 };
+	struct vcpu_exit x;
+	while (!atomic_load(&vm->stopping)) {
+		if (vcpu_run(v, &x, &err)) {
+			vm_stop(vm, VM_END_ERROR, 0, NULL, "vCPU %u: %s", v->index, err.msg);
+			return;
+		}
+		switch (x.kind) {
+		case VCPU_EXIT_IO:
+		case VCPU_EXIT_MMIO:
+			switch (x.kind == VCPU_EXIT_IO ? vm_handle_io(vm, v, &x) : vm_handle_mmio(vm, v, &x)) {
+			case VM_CONTINUE: break;
+			case VM_STOP: return;
+			case VM_PARK: goto park;
+			}
+			break;
+		case VCPU_EXIT_HLT:
+			goto park; /* no interrupt source: it would sleep forever */
+		case VCPU_EXIT_INTR:
+			break;     /* a kick: the loop condition decides */
+		case VCPU_EXIT_SHUTDOWN:
+			vm_stop(vm, VM_END_SHUTDOWN, 0, NULL, "guest shut down (triple fault) on vCPU %u", v->index);
+			return;
+		case VCPU_EXIT_FAIL_ENTRY:
+			vm_stop(vm, VM_END_ERROR, 0, NULL, "KVM_EXIT_FAIL_ENTRY on vCPU %u: hardware reason %#llx",
+			        v->index, (unsigned long long)x.hw_reason);
+			return;
+		case VCPU_EXIT_INTERNAL_ERROR:
+			vm_stop(vm, VM_END_ERROR, 0, NULL, "KVM_EXIT_INTERNAL_ERROR on vCPU %u: suberror %u (%s)",
+			        v->index, x.suberror, internal_suberror(x.suberror));
+			return;
+		case VCPU_EXIT_UNKNOWN:
+			vm_stop(vm, VM_END_ERROR, 0, NULL, "unexpected KVM exit reason %u on vCPU %u",
+			        x.raw_reason, v->index);
+			return;
+		}
+	}
+	return;
+park:
+	pthread_mutex_lock(&vm->lock);
+	vm->parked++;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static void *vcpu_thread_main(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	run_vcpu(t->vm, t->v);
+	pthread_mutex_lock(t->mu);
+	atomic_store(&t->done, 1);
+	pthread_cond_signal(t->cv);
+	pthread_mutex_unlock(t->mu);
+	return NULL;
+}
+
+static void deadline_after(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
+{
+	pthread_once(&kick_once, install_kick_handler);
+	memset(&vm->result, 0, sizeof(vm->result));
+	atomic_store(&vm->stopping, 0);
+	vm->parked = 0;
+
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_condattr_t ca;
+	pthread_cond_t cv;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&cv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	struct vcpu_thread th[COWVM_MAX_VCPUS];
+	unsigned started = 0;
+	int rc = 0;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		th[i] = (struct vcpu_thread){ .vm = vm, .v = &vm->vcpus[i], .mu = &mu, .cv = &cv };
+		__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_RELAXED);
+		int r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread_main, &th[i]);
+		if (r) {
+			rc = vmm_fail(e, -r, "cannot start vCPU thread: %s", strerror(r));
+			vm_stop(vm, VM_END_ERROR, 0, NULL, "cannot start vCPU thread");
+			break;
+		}
+		started++;
+	}
+
+	/* Supervise: wait for the end (a vCPU stops the VM, all vCPUs park, or
+	 * the timeout expires). */
+	struct timespec deadline;
+	if (vm->cfg.timeout_ms)
+		deadline_after(&deadline, vm->cfg.timeout_ms);
+	pthread_mutex_lock(&mu);
+	for (;;) {
+		unsigned done = 0;
+		for (unsigned i = 0; i < started; i++)
+			done += (unsigned)atomic_load(&th[i].done);
+		if (done == started || atomic_load(&vm->stopping))
+			break;
+		struct timespec tick;
+		deadline_after(&tick, 10); /* re-check `stopping` at least every 10 ms */
+		if (vm->cfg.timeout_ms && (tick.tv_sec > deadline.tv_sec ||
+		                           (tick.tv_sec == deadline.tv_sec && tick.tv_nsec > deadline.tv_nsec)))
+			tick = deadline;
+		if (pthread_cond_timedwait(&cv, &mu, &tick) == ETIMEDOUT && vm->cfg.timeout_ms) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec > deadline.tv_sec ||
+			    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+				pthread_mutex_unlock(&mu);
+				vm_stop(vm, VM_END_TIMEOUT, 0, NULL, "timeout after %llu ms",
+				        (unsigned long long)vm->cfg.timeout_ms);
+				pthread_mutex_lock(&mu);
+			}
+		}
+	}
+	pthread_mutex_unlock(&mu);
+
+	/* Kick every vCPU still in its loop until all have left it. */
+	for (;;) {
+		unsigned running = 0;
+		for (unsigned i = 0; i < started; i++) {
+			if (atomic_load(&th[i].done))
+				continue;
+			running++;
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_RELAXED);
+			pthread_kill(vm->vcpus[i].thread, KICK_SIGNAL);
+		}
+		if (!running)
+			break;
+		struct timespec ms = { 0, 1000000L };
+		nanosleep(&ms, NULL);
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(vm->vcpus[i].thread, NULL);
+	pthread_cond_destroy(&cv);
+	pthread_mutex_destroy(&mu);
+
+	if (!atomic_load(&vm->stopping))
+		vm_stop(vm, VM_END_ERROR, 0, NULL, "every vCPU halted or parked without the guest exiting");
+	*res = vm->result;
+	return rc;
+}

@@ -56,7 +56,7 @@ static void free_level(struct pt *pt, uint64_t table, int level)
 				free_level(pt, pte_addr(e, level), level - 1);
 		}
 	}
-	if (pt->ops->free_table)
+	if (t && pt->ops->free_table) /* never hand a corrupt address to free */
 		pt->ops->free_table(pt->ctx, table);
 }
 
@@ -143,7 +143,8 @@ int pt_map(struct pt *pt, uint64_t va, uint64_t pa, uint64_t size,
 		return -EINVAL;
 	if (flags & ~PTE_FLAGS_MASK)
 		return -EINVAL;
-	if (va + size < va || pa + size < pa || !pt_canonical(va) ||
+	if (va + size - 1 < va || pa + size - 1 < pa || !pt_canonical(va) ||
+	    (va >> 47) != ((va + size - 1) >> 47) ||
 	    !pt_canonical(va + size - 1) || ((pa + size - 1) & ~PTE_ADDR_MASK & ~0xfffull))
 		return -EINVAL;
 
@@ -198,8 +199,12 @@ static int unmap_level(struct pt *pt, uint64_t table, int level, uint64_t addr,
 
 int pt_unmap(struct pt *pt, uint64_t va, uint64_t size)
 {
-	if (!size || (va | size) & (PAGE_SIZE_4K - 1) || va + size < va ||
-	    !pt_canonical(va) || !pt_canonical(va + size - 1))
+	/* The range may end exactly at the top of the address space (end wraps
+	 * to 0, which pt_level_end handles) but must not cross the
+	 * non-canonical hole: indices would wrap into the other half. */
+	if (!size || (va | size) & (PAGE_SIZE_4K - 1) || va + size - 1 < va ||
+	    !pt_canonical(va) || !pt_canonical(va + size - 1) ||
+	    (va >> 47) != ((va + size - 1) >> 47))
 		return -EINVAL;
 	/* Walk in the 48-bit index space; sign extension is irrelevant to the
 	 * indices, and the dry run keeps a failing call from changing anything. */
@@ -214,6 +219,8 @@ int pt_split(struct pt *pt, uint64_t va)
 {
 	pte_t *slot = NULL;
 	int level;
+	if (!pt_canonical(va)) /* indices alone would alias the other half */
+		return -ENOENT;
 	for (level = 3; level >= 2; level--) {
 		int r = find_slot(pt, va, level, false, &slot);
 		if (r == -EEXIST) /* leaf above this level: try one level up */

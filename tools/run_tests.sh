@@ -7,6 +7,9 @@ build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 status=0
+# Criterion prints each test (and each [SKIP] with its reason) at level 1;
+# test_summary.py counts the skips from that.
+export CRITERION_VERBOSITY_LEVEL=1
 
 if [ ! -e /dev/kvm ]; then
 	echo "NOTE: /dev/kvm is missing: the KVM integration tests will be SKIPPED (counted below)"

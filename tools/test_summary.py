@@ -9,7 +9,7 @@ import re
 import sys
 
 synth = re.compile(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)")
-skip = re.compile(r"\[SKIP\]")
+skip = re.compile(r"^\[SKIP\] (.*)$", re.M)
 passed = failed = skipped = 0
 bad = False
 for path in sys.argv[1:]:
@@ -23,7 +23,10 @@ for path in sys.argv[1:]:
         t = json.loads(line)
         out = (t.get("stdout") or "") + (t.get("stderr") or "")
         m = synth.findall(out)
-        nskip = len(skip.findall(out))
+        skips = skip.findall(out)
+        nskip = len(skips)
+        for s in skips:
+            print("  SKIPPED: %s" % s)
         if not m:
             print("test_summary: %s printed no Criterion synthesis (result %s)" % (t["name"], t["result"]))
             failed += 1
@@ -36,5 +39,7 @@ for path in sys.argv[1:]:
         if fail or crash or t["result"] not in ("OK",):
             bad = True
         print("  %-28s %4d passed %3d failed %3d skipped" % (t["name"], ok, fail + crash, nskip))
+if skipped:
+    print("WARNING: %d test(s) were SKIPPED (see the reasons above); a skipped KVM test proves nothing" % skipped)
 print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
 sys.exit(1 if bad else 0)

@@ -2,6 +2,8 @@
 #include "kvm_test_util.h"
 
 #include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,9 @@ int kvm_usable(void)
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
+	int ok = ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
 	close(fd);
-	return 1;
+	return ok;
 }
 
 void console_capture(void *ctx, const char *buf, size_t len)

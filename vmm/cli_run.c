@@ -180,8 +180,8 @@ int cli_run(int argc, char **argv)
 	}
 	if (show_reports)
 		for (unsigned i = 0; i < res.nreports; i++)
-			fprintf(stderr, "report %s=%llu\n", res.reports[i].key,
-			        (unsigned long long)res.reports[i].value);
+			fprintf(stderr, "report %s=%llu (%#llx)\n", res.reports[i].key,
+			        (unsigned long long)res.reports[i].value, (unsigned long long)res.reports[i].value);
 	vm_destroy(vm);
 	free(img);
 	return code;

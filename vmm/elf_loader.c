@@ -54,7 +54,7 @@ int elf_load(const void *img, size_t len, struct guest_mem *mem, uint64_t lo,
 			return bad(e, "segment is not identity-mapped (p_paddr != p_vaddr)");
 		if (p->p_paddr & (PAGE - 1))
 			return bad(e, "segment address is not page-aligned");
-		if (p->p_paddr < lo || p->p_memsz > hi - p->p_paddr || page_up(p->p_paddr + p->p_memsz) > hi)
+		if (p->p_paddr < lo || p->p_paddr > hi || p->p_memsz > hi - p->p_paddr || page_up(p->p_paddr + p->p_memsz) > hi)
 			return bad(e, "segment lies outside guest memory available for the image");
 		uint64_t start = p->p_paddr, end = page_up(p->p_paddr + p->p_memsz);
 		for (unsigned j = 0; j < out->nseg; j++) {

@@ -36,8 +36,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		if (argc > 2 && !strcmp(argv[2], "run"))
 			cli_run_usage(stdout);
-		else
+		else {
 			usage(stdout);
+			printf("\n");
+			cli_run_usage(stdout);
+		}
 		return 0;
 	}
 	if (!strcmp(cmd, "--version")) {

@@ -10,8 +10,13 @@ int parse_u64_arg(const char *s, uint64_t *out)
 	char *end;
 	if (!s || !isdigit((unsigned char)*s))
 		return -EINVAL;
+	/* Decimal, or hex with 0x, never octal: "010" is ten, as in the guest's
+	 * parser (guest-stub/lib.c), so host checks and guest agree. */
+	int base = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10;
+	if (base == 16 && !isxdigit((unsigned char)s[2]))
+		return -EINVAL;
 	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
+	unsigned long long v = strtoull(s, &end, base);
 	if (errno == ERANGE)
 		return -ERANGE;
 	if (*end)

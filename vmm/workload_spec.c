@@ -1,8 +1,9 @@
 /* workload_spec.c - workload names and argument validation (see workload_spec.h). */
 #include "workload_spec.h"
 
+#include "size_parse.h"
+
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum arg_type { ARG_NUM, ARG_ENUM };
@@ -40,12 +41,8 @@ const char *wl_help(void)
 
 static int valid_number(const char *s)
 {
-	char *end;
-	if (!*s || *s == '-' || *s == '+')
-		return 0;
-	errno = 0;
-	(void)strtoull(s, &end, 0);
-	return !errno && !*end;
+	uint64_t v;
+	return parse_u64_arg(s, &v) == 0;
 }
 
 static int in_choices(const char *v, const char *choices)

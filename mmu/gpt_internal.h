@@ -56,7 +56,9 @@
  *     mutex (table slabs) is a leaf lock: nothing is locked under it.
  *
  * INVARIANTS (checked by the property test)
- *   I1. PDE RW set  <=>  refcount == 1 and owner == this GPT.
+ *   I1. PDE RW set  =>  refcount == 1 and owner == this GPT. (The converse
+ *       does not hold: a shared leaf whose co-holders left stays
+ *       write-protected, refcount 1, until the next write reuses it.)
  *   I2. An entry with GPT_PRIVATE in an exclusive leaf names a frame with
  *       exactly one reference. GPT_PINNED entries are PRIVATE.
  *   I3. A leaf with npinned > 0 is exclusive.

@@ -1,0 +1,492 @@
+/*
+ * test_gpt_prop.c - property test of the GPT against a plain reference
+ * model (a flat page array per VM).
+ *
+ * Random sequences of clone / write / read / protect / discard / clear-dirty
+ * / pin / unpin / remap / split / reset / cow-switch / destroy over a tree of
+ * VMs (at least GPT_PROP_MIN_VMS created). After every step every live VM
+ * must read exactly what its model says (byte for byte), and the audit
+ * checks: leaf refcount == number of PDs pointing to it, the PDE RW =>
+ * (refcount 1 and owned) invariant, per-VM stats recomputed from the
+ * tables, and (every AUDIT_FULL steps and at the end) every leaf's counters
+ * against its entries, every frame's refcount against the number of leaves
+ * and 2 MiB maps naming it, and the domain's table count. At the end
+ * everything is destroyed and no frame or table may be left.
+ *
+ * Env: GPT_PROP_SEED (default 20261125), GPT_PROP_STEPS (default 3000).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpt.h"
+#include "gpt_mock.h"
+
+#define MB (1ull << 20)
+#define PG 4096ull
+#define NCHUNK 4          /* chunks 0..3 at 2 MiB each; chunk 3 starts huge */
+#define NP 24             /* model pages per chunk (indices 0..NP-1) */
+#define NPAGES (NCHUNK * NP)
+#define MAXVM 400
+#define MAXLIVE 24
+#define AUDIT_FULL 25
+#define FRAMES (1 << 16)
+
+struct model {
+	uint32_t val[NPAGES];  /* content id; 0 = zero page */
+	uint8_t present[NPAGES], writable[NPAGES], pinned[NPAGES];
+};
+
+struct vm {
+	struct gpt *g;
+	struct model m;
+};
+
+static struct gpt_mock M;
+static struct vm vms[MAXVM];
+static int nvm, nlive;
+static uint64_t seed, rng_state;
+static int step;
+static const char *op_name = "init";
+
+#define CHECK(cond, ...)                                                                  \
+	do {                                                                              \
+		if (!(cond)) {                                                            \
+			fprintf(stderr, "FAIL seed=%" PRIu64 " step=%d op=%s: %s: ", seed, step, \
+			        op_name, #cond);                                          \
+			fprintf(stderr, __VA_ARGS__);                                     \
+			fprintf(stderr, "\n");                                            \
+			exit(1);                                                          \
+		}                                                                         \
+	} while (0)
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545F4914F6CDD1Dull;
+}
+static unsigned rn(unsigned n) { return (unsigned)(rnd() % n); }
+
+static uint64_t page_gpa(int p) { return (uint64_t)(p / NP) * 2 * MB + (uint64_t)(p % NP) * PG; }
+
+static void fill(uint8_t *d, uint32_t v)
+{
+	uint32_t *w = (uint32_t *)d;
+	for (unsigned i = 0; i < 1024; i++)
+		w[i] = v ? v ^ (i * 0x9e3779b9u) : 0;
+}
+static int matches(const uint8_t *d, uint32_t v)
+{
+	const uint32_t *w = (const uint32_t *)d;
+	for (unsigned i = 0; i < 1024; i++)
+		if (w[i] != (v ? v ^ (i * 0x9e3779b9u) : 0))
+			return 0;
+	return 1;
+}
+
+static int pick_live(void)
+{
+	int k = rn((unsigned)nlive), i;
+	for (i = 0; i < nvm; i++)
+		if (vms[i].g && k-- == 0)
+			return i;
+	return -1;
+}
+
+/* --- checks -------------------------------------------------------------------- */
+
+static void check_reads(int v)
+{
+	for (int p = 0; p < NPAGES; p++) {
+		uint64_t f, fl;
+		int r = gpt_lookup(vms[v].g, page_gpa(p), &f, &fl);
+		const struct model *m = &vms[v].m;
+		if (!m->present[p]) {
+			CHECK(r == -ENOENT, "vm %d page %d: mapped, model says hole", v, p);
+			continue;
+		}
+		CHECK(r == 0, "vm %d page %d: hole, model says mapped", v, p);
+		CHECK(!!(fl & GPT_WRITABLE) == m->writable[p], "vm %d page %d writable", v, p);
+		CHECK(!!(fl & GPT_PINNED) == m->pinned[p], "vm %d page %d pinned", v, p);
+		uint8_t *d = gpt_mock_data(&M, f);
+		CHECK(d && matches(d, m->val[p]), "vm %d page %d: content != model value %u", v, p, m->val[p]);
+	}
+}
+
+#define MAXLEAVES 4096
+struct leaf_rec {
+	uint64_t table;
+	unsigned holders;
+	struct gpt_leaf_info in;
+};
+static struct leaf_rec leaves[MAXLEAVES];
+static int nleaves;
+static struct gpt_stats recomputed;
+static int cur_vm;
+
+static int audit_leaf(void *arg, const struct gpt_leaf_info *in)
+{
+	(void)arg;
+	struct gpt_stats *s = &recomputed;
+	if (in->huge) {
+		s->huge++;
+		s->rss_owned += 512;
+		if (in->pde & GPT_PRIVATE)
+			s->rss_private += 512;
+		return 0;
+	}
+	bool rw = in->pde & PTE_RW;
+	CHECK(!rw || (in->refcount == 1 && in->owned), "vm %d leaf %#" PRIx64 ": RW=%d ref=%u owned=%d",
+	      cur_vm, in->gpa, rw, in->refcount, in->owned);
+	CHECK(!in->npinned || rw, "pinned leaf shared");
+	if (rw) {
+		s->leaves_private++;
+		s->rss_private += in->nprivate;
+	} else {
+		s->leaves_shared++;
+		s->rss_shared += in->npresent;
+	}
+	if (in->owned) {
+		s->rss_owned += in->npresent;
+		s->table_bytes += 4096;
+	}
+	int i;
+	for (i = 0; i < nleaves && leaves[i].table != in->table; i++)
+		;
+	if (i == nleaves) {
+		CHECK(nleaves < MAXLEAVES, "too many leaves");
+		leaves[nleaves++] = (struct leaf_rec){ .table = in->table, .in = *in };
+	}
+	leaves[i].holders++;
+	CHECK(leaves[i].in.refcount == in->refcount, "refcount differs between holders");
+	return 0;
+}
+
+static uint32_t *expect_ref;
+
+static void audit(bool full)
+{
+	nleaves = 0;
+	uint64_t upper = 0, huge_frames = 0;
+	if (full)
+		memset(expect_ref, 0, FRAMES * sizeof(*expect_ref));
+	for (int v = 0; v < nvm; v++) {
+		if (!vms[v].g)
+			continue;
+		struct gpt *g = vms[v].g;
+		cur_vm = v;
+		recomputed = (struct gpt_stats){ 0 };
+		uint64_t up = gpt_upper_tables(g);
+		upper += up;
+		recomputed.table_bytes = up * 4096;
+		gpt_for_each_leaf(g, audit_leaf, NULL);
+		struct gpt_stats s;
+		gpt_get_stats(g, &s);
+		CHECK(s.rss_owned == recomputed.rss_owned, "vm %d rss_owned %lu != %lu", v, s.rss_owned, recomputed.rss_owned);
+		CHECK(s.rss_shared == recomputed.rss_shared, "vm %d rss_shared %lu != %lu", v, s.rss_shared, recomputed.rss_shared);
+		CHECK(s.rss_private == recomputed.rss_private, "vm %d rss_private %lu != %lu", v, s.rss_private, recomputed.rss_private);
+		CHECK(s.table_bytes == recomputed.table_bytes, "vm %d table_bytes %lu != %lu", v, s.table_bytes, recomputed.table_bytes);
+		CHECK(s.leaves_shared == recomputed.leaves_shared, "vm %d leaves_shared", v);
+		CHECK(s.leaves_private == recomputed.leaves_private, "vm %d leaves_private", v);
+		CHECK(s.huge == recomputed.huge, "vm %d huge", v);
+		if (full) {
+			/* 2 MiB maps: one reference per frame per VM */
+			for (int c = 0; c < NCHUNK; c++) {
+				uint64_t pde, pte;
+				gpt_debug_entry(g, (uint64_t)c * 2 * MB, &pde, &pte);
+				if ((pde & PTE_P) && (pde & PTE_PS)) {
+					uint64_t f0 = (pde & PTE_ADDR_MASK_2M) >> 12;
+					for (unsigned i = 0; i < 512; i++)
+						expect_ref[f0 + i]++;
+					huge_frames += 512;
+				}
+			}
+		}
+	}
+	for (int i = 0; i < nleaves; i++)
+		CHECK(leaves[i].holders == leaves[i].in.refcount, "leaf %#" PRIx64 " refcount %u, %u holders",
+		      leaves[i].table, leaves[i].in.refcount, leaves[i].holders);
+	CHECK(gpt_domain_live_tables(M.dom) == upper + (uint64_t)nleaves, "domain tables %lu != %lu",
+	      gpt_domain_live_tables(M.dom), upper + (uint64_t)nleaves);
+	if (!full)
+		return;
+	/* every leaf's counters against its entries; every frame's refcount */
+	for (int i = 0; i < nleaves; i++) {
+		const pte_t *t = (const pte_t *)(uintptr_t)leaves[i].table; /* audit reads the table words */
+		unsigned np = 0, npriv = 0, npin = 0;
+		for (unsigned k = 0; k < 512; k++) {
+			pte_t e = __atomic_load_n(&t[k], __ATOMIC_ACQUIRE);
+			if (!(e & PTE_P))
+				continue;
+			np++;
+			npriv += !!(e & GPT_PRIVATE);
+			npin += !!(e & GPT_PINNED);
+			uint64_t f = (e & PTE_ADDR_MASK) >> 12;
+			CHECK(f < FRAMES, "frame out of range");
+			expect_ref[f]++;
+			if (e & GPT_PINNED)
+				CHECK(e & GPT_PRIVATE, "pinned but not private");
+		}
+		CHECK(np == leaves[i].in.npresent, "leaf npresent %u != %u", leaves[i].in.npresent, np);
+		CHECK(npriv == leaves[i].in.nprivate, "leaf nprivate %u != %u", leaves[i].in.nprivate, npriv);
+		CHECK(npin == leaves[i].in.npinned, "leaf npinned");
+	}
+	uint64_t live = 0;
+	for (uint64_t f = 1; f < FRAMES; f++) {
+		uint32_t r = gpt_mock_ref(&M, f);
+		CHECK(r == expect_ref[f], "frame %lu refcount %u, named %u times", f, r, expect_ref[f]);
+		live += r != 0;
+		/* I2: PRIVATE in an exclusive leaf => frame has one reference */
+	}
+	for (int i = 0; i < nleaves; i++) {
+		if (!(leaves[i].in.pde & PTE_RW))
+			continue;
+		const pte_t *t = (const pte_t *)(uintptr_t)leaves[i].table;
+		for (unsigned k = 0; k < 512; k++) {
+			pte_t e = t[k];
+			if ((e & PTE_P) && (e & GPT_PRIVATE))
+				CHECK(gpt_mock_ref(&M, (e & PTE_ADDR_MASK) >> 12) == 1, "private frame shared");
+		}
+	}
+	CHECK(live == gpt_mock_live(&M), "live frames");
+	CHECK(M.underflows == 0, "refcount underflow");
+}
+
+/* --- operations -------------------------------------------------------------- */
+
+static uint32_t next_val = 1;
+
+static void op_write(int v)
+{
+	int p = rn(NPAGES);
+	struct model *m = &vms[v].m;
+	uint64_t f;
+	int r = gpt_write_fault(vms[v].g, page_gpa(p), &f);
+	if (m->present[p] && !m->writable[p]) {
+		CHECK(r == -EACCES, "write to read-only page: %d", r);
+		return;
+	}
+	CHECK(r == 0, "write fault %d", r);
+	uint32_t val = next_val++;
+	fill(gpt_mock_data(&M, f), val);
+	if (!m->present[p]) {
+		m->present[p] = 1;
+		m->writable[p] = 1;
+	}
+	m->val[p] = val;
+}
+
+static void range(int *lo, int *hi)
+{
+	*lo = rn(NPAGES);
+	*hi = *lo + 1 + rn(NP);
+	if (*hi > NPAGES)
+		*hi = NPAGES;
+}
+
+static void op_protect(int v)
+{
+	int lo, hi;
+	range(&lo, &hi);
+	bool w = rn(2);
+	/* the model pages are the only mapped ones except in split huge chunks:
+	 * protect exactly the model pages' span (contiguous within a chunk) */
+	for (int p = lo; p < hi; p++) {
+		CHECK(gpt_protect(vms[v].g, page_gpa(p), PG, w) == 0, "protect");
+		if (vms[v].m.present[p])
+			vms[v].m.writable[p] = w;
+	}
+}
+
+static void model_hole(struct model *m, int p)
+{
+	m->present[p] = m->writable[p] = m->pinned[p] = 0;
+	m->val[p] = 0;
+}
+
+static void op_discard(int v)
+{
+	struct model *m = &vms[v].m;
+	if (rn(3) == 0) { /* a whole chunk */
+		int c = rn(NCHUNK);
+		CHECK(gpt_discard(vms[v].g, (uint64_t)c * 2 * MB, 2 * MB) == 0, "discard chunk");
+		for (int p = c * NP; p < (c + 1) * NP; p++)
+			model_hole(m, p);
+		return;
+	}
+	int lo, hi;
+	range(&lo, &hi);
+	for (int p = lo; p < hi; p++) {
+		CHECK(gpt_discard(vms[v].g, page_gpa(p), PG) == 0, "discard");
+		model_hole(m, p);
+	}
+}
+
+static void op_clear_dirty(int v)
+{
+	int c = rn(NCHUNK);
+	CHECK(gpt_clear_dirty(vms[v].g, (uint64_t)c * 2 * MB, rn(2) ? 2 * MB : 8 * PG) == 0, "clear dirty");
+}
+
+static void op_pin(int v)
+{
+	int p = rn(NPAGES);
+	struct model *m = &vms[v].m;
+	if (rn(2)) {
+		int r = gpt_pin_range(vms[v].g, page_gpa(p), PG);
+		if (!m->present[p])
+			CHECK(r == -ENOENT, "pin hole %d", r);
+		else if (!m->writable[p])
+			CHECK(r == -EACCES, "pin read-only %d", r);
+		else {
+			CHECK(r == 0, "pin %d", r);
+			m->pinned[p] = 1;
+		}
+	} else {
+		CHECK(gpt_unpin_range(vms[v].g, page_gpa(p), PG) == 0, "unpin");
+		m->pinned[p] = 0;
+	}
+}
+
+static void op_remap(int v)
+{
+	int p = rn(NPAGES);
+	uint64_t f;
+	CHECK(gpt_mock_alloc_range(&M, 1, 1, &f) == 0, "alloc");
+	uint32_t val = next_val++;
+	fill(gpt_mock_data(&M, f), val);
+	bool w = rn(2);
+	CHECK(gpt_remap(vms[v].g, page_gpa(p), PG, f, w ? GPT_WRITABLE : 0) == 0, "remap");
+	gpt_mock_put(&M, f);
+	struct model *m = &vms[v].m;
+	m->present[p] = 1;
+	m->writable[p] = w;
+	m->pinned[p] = 0;
+	m->val[p] = val;
+}
+
+static void op_clone(int v)
+{
+	if (nlive >= MAXLIVE || nvm >= MAXVM)
+		return;
+	struct gpt *c;
+	CHECK(gpt_clone(vms[v].g, &c) == 0, "clone");
+	vms[nvm].g = c;
+	vms[nvm].m = vms[v].m;
+	/* pinned frames are copied for the child, without the pin */
+	memset(vms[nvm].m.pinned, 0, sizeof(vms[nvm].m.pinned));
+	nvm++;
+	nlive++;
+}
+
+static void op_destroy(int v)
+{
+	if (nlive <= 2)
+		return;
+	gpt_destroy(vms[v].g);
+	vms[v].g = NULL;
+	nlive--;
+}
+
+static void op_reset(int v)
+{
+	int s = pick_live();
+	if (s == v)
+		return;
+	int c = rn(NCHUNK);
+	CHECK(gpt_reset_range(vms[v].g, vms[s].g, (uint64_t)c * 2 * MB, 2 * MB) == 0, "reset");
+	for (int p = c * NP; p < (c + 1) * NP; p++) {
+		vms[v].m.val[p] = vms[s].m.val[p];
+		vms[v].m.present[p] = vms[s].m.present[p];
+		vms[v].m.writable[p] = vms[s].m.writable[p];
+		vms[v].m.pinned[p] = 0;
+	}
+}
+
+static void op_split(int v)
+{
+	int r = gpt_split(vms[v].g, 3 * 2 * MB);
+	CHECK(r == 0 || r == -ENOENT, "split %d", r);
+}
+
+static void op_cow(int v) { gpt_set_cow(vms[v].g, rn(4) != 0); }
+
+int main(void)
+{
+	const char *s = getenv("GPT_PROP_SEED");
+	seed = s ? strtoull(s, NULL, 0) : 20261125ull;
+	s = getenv("GPT_PROP_STEPS");
+	int steps = s ? atoi(s) : 3000;
+	rng_state = seed ? seed : 1;
+	printf("gpt property test: seed=%" PRIu64 " steps=%d (GPT_PROP_SEED, GPT_PROP_STEPS)\n", seed, steps);
+	fflush(stdout);
+	expect_ref = calloc(FRAMES, sizeof(*expect_ref));
+	CHECK(expect_ref && gpt_mock_init(&M, FRAMES, true) == 0, "init");
+
+	/* root VM: chunks 0..2 with model pages populated, chunk 3 a 2 MiB map */
+	CHECK(gpt_create(M.dom, &vms[0].g) == 0, "create");
+	nvm = nlive = 1;
+	for (int c = 0; c < 3; c++)
+		CHECK(gpt_populate(vms[0].g, (uint64_t)c * 2 * MB, NP * PG, GPT_WRITABLE) == 0, "populate");
+	uint64_t f0;
+	CHECK(gpt_mock_alloc_range(&M, 512, 512, &f0) == 0, "huge frames");
+	for (unsigned i = 0; i < 512; i++)
+		fill(gpt_mock_data(&M, f0 + i), i < NP ? next_val + i : 0);
+	CHECK(gpt_map(vms[0].g, 3 * 2 * MB, 2 * MB, f0, GPT_WRITABLE | GPT_HUGE | GPT_PRIVATE) == 0, "map huge");
+	for (unsigned i = 0; i < 512; i++)
+		gpt_mock_put(&M, f0 + i);
+	for (int p = 0; p < NPAGES; p++) {
+		vms[0].m.present[p] = vms[0].m.writable[p] = 1;
+		vms[0].m.val[p] = p >= 3 * NP ? next_val + (uint32_t)(p - 3 * NP) : 0;
+	}
+	next_val += NP;
+	audit(true);
+
+	int created_target = 50;
+	for (step = 1; step <= steps; step++) {
+		int v = pick_live();
+		unsigned k = rn(100);
+		/* bias towards cloning until the tree is big enough */
+		if (nvm < created_target && rn(3) == 0)
+			k = 0;
+		if (k < 12) { op_name = "clone"; op_clone(v); }
+		else if (k < 50) { op_name = "write"; op_write(v); }
+		else if (k < 58) { op_name = "protect"; op_protect(v); }
+		else if (k < 66) { op_name = "discard"; op_discard(v); }
+		else if (k < 71) { op_name = "clear_dirty"; op_clear_dirty(v); }
+		else if (k < 76) { op_name = "pin"; op_pin(v); }
+		else if (k < 80) { op_name = "remap"; op_remap(v); }
+		else if (k < 86) { op_name = "reset"; op_reset(v); }
+		else if (k < 88) { op_name = "split"; op_split(v); }
+		else if (k < 90) { op_name = "cow"; op_cow(v); }
+		else { op_name = "destroy"; op_destroy(v); }
+		for (int i = 0; i < nvm; i++)
+			if (vms[i].g)
+				check_reads(i);
+		audit(step % AUDIT_FULL == 0);
+	}
+	op_name = "final";
+	audit(true);
+	CHECK(nvm >= created_target, "only %d VMs created", nvm);
+	printf("gpt property test: %d steps, %d VMs created, %d live at the end: OK so far\n", steps, nvm, nlive);
+	/* destroy in random order; everything must be freed */
+	while (nlive > 0) {
+		int v = pick_live();
+		gpt_destroy(vms[v].g);
+		vms[v].g = NULL;
+		nlive--;
+		if (nlive)
+			audit(true);
+	}
+	CHECK(gpt_domain_live_tables(M.dom) == 0, "tables leaked: %lu", gpt_domain_live_tables(M.dom));
+	CHECK(gpt_mock_live(&M) == 0, "frames leaked: %lu", gpt_mock_live(&M));
+	CHECK(M.underflows == 0, "underflows");
+	CHECK(gpt_mock_fini(&M) == 0, "fini");
+	free(expect_ref);
+	printf("gpt property test: seed=%" PRIu64 " PASS (no leak)\n", seed);
+	return 0;
+}

@@ -4,7 +4,7 @@
  *
  * Random sequences of clone / write / read / protect / discard / clear-dirty
  * / pin / unpin / remap / split / reset / cow-switch / destroy over a tree of
- * VMs (at least GPT_PROP_MIN_VMS created). After every step every live VM
+ * VMs (at least MIN_VMS = 50 created). After every step every live VM
  * must read exactly what its model says (byte for byte), and the audit
  * checks: leaf refcount == number of PDs pointing to it, the PDE RW =>
  * (refcount 1 and owned) invariant, per-VM stats recomputed from the
@@ -13,8 +13,12 @@
  * and 2 MiB maps naming it, and the domain's table count. At the end
  * everything is destroyed and no frame or table may be left.
  *
- * Env: GPT_PROP_SEED (default 20261125), GPT_PROP_STEPS (default 3000).
+ * Criterion tests: random_ops_against_model runs GPT_PROP_SEED (default
+ * 20261125) for GPT_PROP_STEPS steps (default 3000); more_seeds runs the
+ * GPT_PROP_SEEDS (default 4) seeds after it. A failure names the seed, the
+ * step and the operation; replay with GPT_PROP_SEED=<seed> GPT_PROP_SEEDS=0.
  */
+#include <criterion/criterion.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,14 +55,17 @@ static uint64_t seed, rng_state;
 static int step;
 static const char *op_name = "init";
 
+/* A failed check fails the Criterion test at once (cr_assert_fail longjmps
+ * out of the test; the process ends right after, so locks held by a GPT
+ * callback on the way do not matter) with the seed and step to replay. */
 #define CHECK(cond, ...)                                                                  \
 	do {                                                                              \
 		if (!(cond)) {                                                            \
-			fprintf(stderr, "FAIL seed=%" PRIu64 " step=%d op=%s: %s: ", seed, step, \
-			        op_name, #cond);                                          \
-			fprintf(stderr, __VA_ARGS__);                                     \
-			fprintf(stderr, "\n");                                            \
-			exit(1);                                                          \
+			char msg_[512];                                                   \
+			snprintf(msg_, sizeof(msg_), __VA_ARGS__);                        \
+			cr_assert_fail("seed=%" PRIu64 " step=%d op=%s: %s: %s "          \
+			               "(replay: GPT_PROP_SEED=%" PRIu64 ")",               \
+			               seed, step, op_name, #cond, msg_, seed);           \
 		}                                                                         \
 	} while (0)
 
@@ -415,15 +422,29 @@ static void op_split(int v)
 
 static void op_cow(int v) { gpt_set_cow(vms[v].g, rn(4) != 0); }
 
-int main(void)
+static uint64_t env_u64(const char *name, uint64_t dflt)
 {
-	const char *s = getenv("GPT_PROP_SEED");
-	seed = s ? strtoull(s, NULL, 0) : 20261125ull;
-	s = getenv("GPT_PROP_STEPS");
-	int steps = s ? atoi(s) : 3000;
+	const char *s = getenv(name);
+	return s && *s ? strtoull(s, NULL, 0) : dflt;
+}
+
+#define MIN_VMS 50 /* the tree must have had at least this many VMs */
+
+/* One seeded run: build the root VM, `steps` random operations, each
+ * followed by the read check of every live VM and the audit, then destroy
+ * everything in random order and check that nothing is left. */
+static void run_prop(uint64_t run_seed, int steps)
+{
+	/* fresh state (one test may run several seeds) */
+	memset(vms, 0, sizeof(vms));
+	nvm = nlive = 0;
+	nleaves = 0;
+	next_val = 1;
+	step = 0;
+	op_name = "init";
+	seed = run_seed;
 	rng_state = seed ? seed : 1;
-	printf("gpt property test: seed=%" PRIu64 " steps=%d (GPT_PROP_SEED, GPT_PROP_STEPS)\n", seed, steps);
-	fflush(stdout);
+	cr_log_info("gpt property test: seed=%" PRIu64 " steps=%d (GPT_PROP_SEED, GPT_PROP_STEPS)", seed, steps);
 	expect_ref = calloc(FRAMES, sizeof(*expect_ref));
 	CHECK(expect_ref && gpt_mock_init(&M, FRAMES, true) == 0, "init");
 
@@ -446,34 +467,36 @@ int main(void)
 	next_val += NP;
 	audit(true);
 
-	int created_target = 50;
+	unsigned nops[11] = { 0 };
 	for (step = 1; step <= steps; step++) {
 		int v = pick_live();
 		unsigned k = rn(100);
 		/* bias towards cloning until the tree is big enough */
-		if (nvm < created_target && rn(3) == 0)
+		if (nvm < MIN_VMS && rn(3) == 0)
 			k = 0;
-		if (k < 12) { op_name = "clone"; op_clone(v); }
-		else if (k < 50) { op_name = "write"; op_write(v); }
-		else if (k < 58) { op_name = "protect"; op_protect(v); }
-		else if (k < 66) { op_name = "discard"; op_discard(v); }
-		else if (k < 71) { op_name = "clear_dirty"; op_clear_dirty(v); }
-		else if (k < 76) { op_name = "pin"; op_pin(v); }
-		else if (k < 80) { op_name = "remap"; op_remap(v); }
-		else if (k < 86) { op_name = "reset"; op_reset(v); }
-		else if (k < 88) { op_name = "split"; op_split(v); }
-		else if (k < 90) { op_name = "cow"; op_cow(v); }
-		else { op_name = "destroy"; op_destroy(v); }
+		if (k < 12) { op_name = "clone"; op_clone(v); nops[0]++; }
+		else if (k < 50) { op_name = "write"; op_write(v); nops[1]++; }
+		else if (k < 58) { op_name = "protect"; op_protect(v); nops[2]++; }
+		else if (k < 66) { op_name = "discard"; op_discard(v); nops[3]++; }
+		else if (k < 71) { op_name = "clear_dirty"; op_clear_dirty(v); nops[4]++; }
+		else if (k < 76) { op_name = "pin"; op_pin(v); nops[5]++; }
+		else if (k < 80) { op_name = "remap"; op_remap(v); nops[6]++; }
+		else if (k < 86) { op_name = "reset"; op_reset(v); nops[7]++; }
+		else if (k < 88) { op_name = "split"; op_split(v); nops[8]++; }
+		else if (k < 90) { op_name = "cow"; op_cow(v); nops[9]++; }
+		else { op_name = "destroy"; op_destroy(v); nops[10]++; }
 		for (int i = 0; i < nvm; i++)
 			if (vms[i].g)
 				check_reads(i);
 		audit(step % AUDIT_FULL == 0);
 	}
+	step = steps;
 	op_name = "final";
 	audit(true);
-	CHECK(nvm >= created_target, "only %d VMs created", nvm);
-	printf("gpt property test: %d steps, %d VMs created, %d live at the end: OK so far\n", steps, nvm, nlive);
+	CHECK(nvm >= MIN_VMS, "only %d VMs created (want >= %d): use more steps", nvm, MIN_VMS);
 	/* destroy in random order; everything must be freed */
+	op_name = "teardown";
+	int live_at_end = nlive;
 	while (nlive > 0) {
 		int v = pick_live();
 		gpt_destroy(vms[v].g);
@@ -487,6 +510,29 @@ int main(void)
 	CHECK(M.underflows == 0, "underflows");
 	CHECK(gpt_mock_fini(&M) == 0, "fini");
 	free(expect_ref);
-	printf("gpt property test: seed=%" PRIu64 " PASS (no leak)\n", seed);
-	return 0;
+	expect_ref = NULL;
+	cr_log_info("gpt property test: seed=%" PRIu64 ": %d steps, %d VMs created, %d live at the end; "
+	            "ops clone %u write %u protect %u discard %u clear_dirty %u pin %u remap %u "
+	            "reset %u split %u cow %u destroy %u: PASS (no leak)",
+	            seed, steps, nvm, live_at_end, nops[0], nops[1], nops[2], nops[3], nops[4],
+	            nops[5], nops[6], nops[7], nops[8], nops[9], nops[10]);
+}
+
+#define DEFAULT_SEED 20261125ull
+
+/* The main run: GPT_PROP_SEED (default 20261125), GPT_PROP_STEPS (3000). */
+Test(gpt_prop, random_ops_against_model, .timeout = 300)
+{
+	run_prop(env_u64("GPT_PROP_SEED", DEFAULT_SEED), (int)env_u64("GPT_PROP_STEPS", 3000));
+}
+
+/* GPT_PROP_SEEDS (default 4) more seeds, seed+1 .. seed+N, same steps: more
+ * shapes of tree per `make test`. GPT_PROP_SEEDS=0 skips them. */
+Test(gpt_prop, more_seeds, .timeout = 300)
+{
+	uint64_t base = env_u64("GPT_PROP_SEED", DEFAULT_SEED);
+	int steps = (int)env_u64("GPT_PROP_STEPS", 3000);
+	uint64_t n = env_u64("GPT_PROP_SEEDS", 4);
+	for (uint64_t i = 1; i <= n; i++)
+		run_prop(base + i, steps);
 }

@@ -60,7 +60,10 @@ enum cowvm_hc_nr {
 	COWVM_HC_EXCEPTION = 3, /* a0 = vector, a1 = error code, a2 = rip, a3 = cr2, a4 = rflags */
 	COWVM_HC_REPORT    = 4, /* a0 = gpa of NUL-terminated key (<= 64), a1 = value */
 	COWVM_HC_PARK      = 5, /* this vCPU is done; the VM runs on without it */
-	COWVM_HC_SNAPSHOT  = 16, /* reserved for snapshot/clone */
+	COWVM_HC_SNAPSHOT  = 16, /* snapshot me here: ret 0 in the original (which
+	                          * runs on), N >= 1 in clone number N (resumed
+	                          * right after this call), -ENOSYS if the VMM
+	                          * takes no snapshots */
 	COWVM_HC_FUZZ      = 32, /* reserved for the fuzzing front end */
 };
 #define COWVM_HC_WRITE_MAX 65536u
@@ -113,5 +116,36 @@ static inline uint64_t cowvm_xorshift64(uint64_t *s)
 	return *s = x;
 }
 #define COWVM_FOLD_INIT 0xcbf29ce484222325ull
+
+/* snaptest: the first qword of heap page p holds cowvm_snap_value(p, 0)
+ * before the snapshot and cowvm_snap_value(p, id) after clone `id` wrote it. */
+static inline uint64_t cowvm_snap_value(uint64_t page, uint64_t id)
+{
+	return cowvm_memtouch_value(page, id) ^ 0x5a5a5a5a00000000ull;
+}
+
+/* warm: the serverless shape. Before its snapshot the guest fills `mib` MiB
+ * of heap with a table of values cowvm_warm_value(key) and an index; each
+ * clone then answers one request from the input buffer with a response in
+ * the output buffer. */
+#define COWVM_REQ_MAGIC  0x5145526d766f63ull /* "covmREQ" */
+#define COWVM_RESP_MAGIC 0x5053526d766f63ull /* "covmRSP" */
+#define COWVM_REQ_MAX_KEYS 1024
+struct cowvm_request {
+	uint64_t magic;
+	uint64_t nkeys;          /* <= COWVM_REQ_MAX_KEYS */
+	uint64_t keys[];         /* looked up in the table */
+};
+struct cowvm_response {
+	uint64_t magic;
+	uint64_t clone;          /* the snapshot call's return value */
+	uint64_t status;         /* 0 ok, 1 bad request, 2 key out of range */
+	uint64_t nkeys;
+	uint64_t sum;            /* fold of cowvm_warm_value(key) over the keys */
+};
+static inline uint64_t cowvm_warm_value(uint64_t key)
+{
+	return (key + 1) * 0x9e3779b97f4a7c15ull;
+}
 
 #endif

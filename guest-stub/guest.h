@@ -57,5 +57,7 @@ int wl_hello(const struct workload_env *env);
 int wl_memtouch(const struct workload_env *env);
 int wl_fault(const struct workload_env *env);
 int wl_spin(const struct workload_env *env);
+int wl_snaptest(const struct workload_env *env);
+int wl_warm(const struct workload_env *env);
 
 #endif

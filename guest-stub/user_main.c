@@ -18,6 +18,8 @@ static const struct {
 	{ "memtouch", wl_memtouch },
 	{ "fault", wl_fault },
 	{ "spin", wl_spin },
+	{ "snaptest", wl_snaptest },
+	{ "warm", wl_warm },
 };
 
 int user_main(uint64_t fdt_addr, uint64_t cpu)

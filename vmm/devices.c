@@ -105,7 +105,23 @@ static enum vm_action hc_park(struct vm *vm, struct vcpu *v, struct cowvm_hcall 
 	return VM_PARK;
 }
 
-/* The hypercall table; COWVM_HC_SNAPSHOT/FUZZ slots are filled by later work. */
+/* The guest asks for a snapshot of itself here. With cfg.snapshots the run
+ * ends (VM_END_SNAPSHOT) and the caller takes it; `ret` is 0 now, which is
+ * what the original sees when it runs on, and each clone gets its number
+ * written over it (snapshot.h). Without, the guest hears -ENOSYS. */
+static enum vm_action hc_snapshot(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc, uint64_t gpa)
+{
+	if (!vm->cfg.snapshots) {
+		hc->ret = -ENOSYS;
+		return VM_CONTINUE;
+	}
+	hc->ret = 0;
+	vm->snap_hc_gpa = gpa;
+	vm_stop(vm, VM_END_SNAPSHOT, 0, NULL, "guest asked for a snapshot (vCPU %u)", v->index);
+	return VM_STOP;
+}
+
+/* The hypercall table; the COWVM_HC_FUZZ slot is filled by later work. */
 static const hc_fn hc_table[] = {
 	[COWVM_HC_WRITE] = hc_write,
 	[COWVM_HC_EXIT] = hc_exit,
@@ -127,7 +143,9 @@ static enum vm_action hypercall(struct vm *vm, struct vcpu *v, uint64_t gpa)
 	memcpy(&hc, blk, sizeof(hc));
 	enum vm_action a = VM_CONTINUE;
 	hc_fn fn = hc.nr < sizeof(hc_table) / sizeof(hc_table[0]) ? hc_table[hc.nr] : NULL;
-	if (fn)
+	if (hc.nr == COWVM_HC_SNAPSHOT)
+		a = hc_snapshot(vm, v, &hc, gpa);
+	else if (fn)
 		a = fn(vm, v, &hc);
 	else
 		hc.ret = -ENOSYS;

@@ -28,3 +28,29 @@ void guest_mem_free(struct guest_mem *m)
 		munmap(m->host, m->size);
 	memset(m, 0, sizeof(*m));
 }
+
+int guest_mem_map_file(struct guest_mem *m, uint64_t size, int fd, struct vmm_err *e)
+{
+	memset(m, 0, sizeof(*m));
+	if (!size || size & 0xfff)
+		return vmm_fail(e, -EINVAL, "guest memory size %#llx is not a positive multiple of 4 KiB",
+		                (unsigned long long)size);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return vmm_fail(e, -errno, "mmap of %llu MiB snapshot RAM failed: %s",
+		                (unsigned long long)(size >> 20), strerror(errno));
+	m->host = p;
+	m->size = size;
+	m->owned = 1;
+	return 0;
+}
+
+int guest_mem_remap_file(struct guest_mem *m, int fd, struct vmm_err *e)
+{
+	int flags = MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED | (fd < 0 ? MAP_ANONYMOUS : 0);
+	void *p = mmap(m->host, m->size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	if (p == MAP_FAILED)
+		return vmm_fail(e, -errno, "remapping %llu MiB of guest RAM failed: %s",
+		                (unsigned long long)(m->size >> 20), strerror(errno));
+	return 0;
+}

@@ -19,6 +19,14 @@ struct guest_mem {
 
 /* Anonymous, lazily populated RAM of `size` bytes (multiple of 4 KiB). */
 int guest_mem_alloc(struct guest_mem *m, uint64_t size, struct vmm_err *e);
+/* RAM that starts as the contents of file `fd` (a snapshot memfd), mapped
+ * MAP_PRIVATE: O(1) in size; the host kernel shares unwritten pages with
+ * the file and copies a page on its first write. */
+int guest_mem_map_file(struct guest_mem *m, uint64_t size, int fd, struct vmm_err *e);
+/* Replace the contents of m's window in place (MAP_FIXED, same address, so
+ * a KVM memslot over it stays valid: KVM sees an MMU-notifier invalidation)
+ * with file `fd` (MAP_PRIVATE), or with empty anonymous memory if fd < 0. */
+int guest_mem_remap_file(struct guest_mem *m, int fd, struct vmm_err *e);
 void guest_mem_free(struct guest_mem *m);
 
 /* Host pointer for [gpa, gpa+len) or NULL if any byte lies outside RAM or

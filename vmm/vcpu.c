@@ -41,6 +41,7 @@ int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
 
 void vcpu_destroy(struct vcpu *v)
 {
+	dirty_ring_unmap(&v->ring);
 	if (v->run)
 		munmap(v->run, v->run_size);
 	if (v->fd >= 0)
@@ -103,6 +104,9 @@ int vcpu_run(struct vcpu *v, struct vcpu_exit *x, struct vmm_err *e)
 	case KVM_EXIT_INTR:
 		x->kind = VCPU_EXIT_INTR;
 		break;
+	case KVM_EXIT_DIRTY_RING_FULL:
+		x->kind = VCPU_EXIT_DIRTY_RING_FULL;
+		break;
 	default:
 		x->kind = VCPU_EXIT_UNKNOWN;
 		break;
@@ -116,7 +120,7 @@ const char *vcpu_exit_name(enum vcpu_exit_kind k)
 		[VCPU_EXIT_IO] = "IO", [VCPU_EXIT_MMIO] = "MMIO", [VCPU_EXIT_HLT] = "HLT",
 		[VCPU_EXIT_SHUTDOWN] = "SHUTDOWN", [VCPU_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
 		[VCPU_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR", [VCPU_EXIT_INTR] = "INTR",
-		[VCPU_EXIT_UNKNOWN] = "UNKNOWN",
+		[VCPU_EXIT_DIRTY_RING_FULL] = "DIRTY_RING_FULL", [VCPU_EXIT_UNKNOWN] = "UNKNOWN",
 	};
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
 }

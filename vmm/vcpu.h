@@ -7,8 +7,10 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "dirty_log.h"
 #include "err.h"
 
 enum vcpu_exit_kind {
@@ -19,6 +21,7 @@ enum vcpu_exit_kind {
 	VCPU_EXIT_FAIL_ENTRY,     /* VM entry failed: hw_reason */
 	VCPU_EXIT_INTERNAL_ERROR, /* KVM could not emulate: suberror */
 	VCPU_EXIT_INTR,           /* KVM_RUN returned EINTR/EAGAIN (a kick) */
+	VCPU_EXIT_DIRTY_RING_FULL, /* this vCPU's dirty ring must be harvested */
 	VCPU_EXIT_UNKNOWN,        /* anything else: raw_reason */
 };
 
@@ -50,6 +53,8 @@ struct vcpu {
 	struct kvm_run *run;
 	size_t run_size;
 	pthread_t thread;
+	struct dirty_ring ring;   /* DIRTY_RING mode: this vCPU's dirty ring */
+	bool parked;              /* asked to park (COWVM_HC_PARK): not run again */
 };
 
 /* Create vCPU `index` of vm_fd and map its kvm_run area (run_size from

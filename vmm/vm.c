@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "bootinfo.h"
+#include "gpt.h"
+#include "snapshot.h"
 #include "guest_blob.h"
 #include "kvm_ioctl.h"
 #include "x86_setup.h"
@@ -56,11 +58,80 @@ static int get_cpuid(struct vm *vm, struct vmm_err *e)
 static int set_memslot(struct vm *vm, struct vmm_err *e)
 {
 	struct kvm_userspace_memory_region slot = {
-		.slot = 0, .flags = 0, .guest_phys_addr = 0,
+		.slot = 0, .flags = dirty_log_slot_flags(&vm->dlog), .guest_phys_addr = 0,
 		.memory_size = vm->mem.size, .userspace_addr = (uintptr_t)vm->mem.host,
 	};
 	int r = KVM_IOCTL(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot, e);
 	return r < 0 ? r : 0;
+}
+
+static struct vm *vm_alloc(void)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return NULL;
+	vm->kvm_fd = vm->vm_fd = -1;
+	for (unsigned i = 0; i < COWVM_MAX_VCPUS; i++)
+		vm->vcpus[i].fd = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	return vm;
+}
+
+static int check_shape(uint64_t mem_size, unsigned nvcpus, struct vmm_err *e)
+{
+	if (mem_size < VM_MEM_MIN || mem_size > VM_MEM_MAX || mem_size % (2u << 20))
+		return vmm_fail(e, -EINVAL, "memory size must be a multiple of 2 MiB between %llu MiB and %llu GiB",
+		                VM_MEM_MIN >> 20, VM_MEM_MAX >> 30);
+	if (!nvcpus || nvcpus > COWVM_MAX_VCPUS)
+		return vmm_fail(e, -EINVAL, "vCPU count must be 1..%d", COWVM_MAX_VCPUS);
+	return 0;
+}
+
+/* KVM VM, dirty tracking, memslot and vCPUs over vm->mem (already mapped). */
+static int shell_kvm(struct vm *vm, unsigned nvcpus, enum dirty_mode dm, struct vmm_err *e)
+{
+	int r = KVM_IOCTL(vm->kvm_fd, KVM_CREATE_VM, 0, e);
+	if (r < 0)
+		return r;
+	vm->vm_fd = r;
+	/* The dirty ring must be enabled before the first vCPU exists. */
+	r = dirty_log_enable(&vm->dlog, vm->kvm_fd, vm->vm_fd, dm, vm->mem.size >> 12, e);
+	r = r ?: set_memslot(vm, e);
+	int run_size = r ? r : KVM_IOCTL(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0, e);
+	r = run_size < 0 ? run_size : 0;
+	for (unsigned i = 0; !r && i < nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		r = vcpu_create(v, vm->vm_fd, i, (size_t)run_size, vm->cpuid, e);
+		r = r ?: dirty_ring_map(&vm->dlog, v->fd, &v->ring, e);
+		if (!r)
+			vm->nvcpus++;
+	}
+	return r;
+}
+
+int vm_create_shell(uint64_t mem_size, unsigned nvcpus, enum dirty_mode dm, int fd,
+                    struct vm **out, struct vmm_err *e)
+{
+	*out = NULL;
+	int r = check_shape(mem_size, nvcpus, e);
+	if (r)
+		return r;
+	struct vm *vm = vm_alloc();
+	if (!vm)
+		return vmm_fail(e, -ENOMEM, "out of memory for the VM object");
+	vm->cfg.mem_size = mem_size;
+	vm->cfg.nvcpus = nvcpus;
+	r = open_kvm(vm, e);
+	r = r ?: get_cpuid(vm, e);
+	r = r ?: msr_list_get(vm->kvm_fd, &vm->msrs, e);
+	r = r ?: (fd < 0 ? guest_mem_alloc(&vm->mem, mem_size, e) : guest_mem_map_file(&vm->mem, mem_size, fd, e));
+	r = r ?: shell_kvm(vm, nvcpus, dm, e);
+	if (r) {
+		vm_destroy(vm);
+		return r;
+	}
+	*out = vm;
+	return 0;
 }
 
 /*
@@ -104,51 +175,26 @@ static int build_layout(struct vm *vm, struct bootinfo *bi, struct vmm_err *e)
 int vm_create(const struct vm_config *cfg, struct vm **out, struct vmm_err *e)
 {
 	*out = NULL;
-	if (cfg->mem_size < VM_MEM_MIN || cfg->mem_size > VM_MEM_MAX || cfg->mem_size % (2u << 20))
-		return vmm_fail(e, -EINVAL, "memory size must be a multiple of 2 MiB between %llu MiB and %llu GiB",
-		                VM_MEM_MIN >> 20, VM_MEM_MAX >> 30);
-	if (!cfg->nvcpus || cfg->nvcpus > COWVM_MAX_VCPUS)
-		return vmm_fail(e, -EINVAL, "vCPU count must be 1..%d", COWVM_MAX_VCPUS);
-	struct vm *vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return vmm_fail(e, -ENOMEM, "out of memory for the VM object");
-	vm->kvm_fd = vm->vm_fd = -1;
-	for (unsigned i = 0; i < COWVM_MAX_VCPUS; i++)
-		vm->vcpus[i].fd = -1;
+	struct vm *vm;
+	int r = vm_create_shell(cfg->mem_size, cfg->nvcpus, DIRTY_OFF, -1, &vm, e);
+	if (r)
+		return r;
 	vm->cfg = *cfg;
-	pthread_mutex_init(&vm->lock, NULL);
 
 	const void *img = cfg->guest_image ? cfg->guest_image : guest_stub_elf;
 	size_t img_len = cfg->guest_image ? cfg->guest_image_len : guest_stub_elf_len;
 	struct bootinfo bi = { .mem_size = cfg->mem_size, .ncpus = cfg->nvcpus, .workload = &vm->cfg.workload };
-	int r = open_kvm(vm, e);
-	r = r ?: get_cpuid(vm, e);
-	r = r ?: guest_mem_alloc(&vm->mem, cfg->mem_size, e);
-	r = r ?: elf_load(img, img_len, &vm->mem, COWVM_GPA_IMAGE_MIN,
-	                  cfg->mem_size - 2 * COWVM_IOBUF_SIZE, &vm->image, e);
+	r = elf_load(img, img_len, &vm->mem, COWVM_GPA_IMAGE_MIN, cfg->mem_size - 2 * COWVM_IOBUF_SIZE,
+	             &vm->image, e);
 	r = r ?: build_layout(vm, &bi, e);
 	r = r ?: bootinfo_write(&vm->mem, &bi, e);
 	if (!r && x86_write_gdt_tss(&vm->mem, cfg->nvcpus))
 		r = vmm_fail(e, -EINVAL, "cannot write GDT/TSS");
-	if (r) {
-		vm_destroy(vm);
-		return r;
-	}
 	vm->bootinfo_gpa = COWVM_GPA_BOOTINFO;
-
-	r = KVM_IOCTL(vm->kvm_fd, KVM_CREATE_VM, 0, e);
-	if (r >= 0) {
-		vm->vm_fd = r;
-		r = set_memslot(vm, e);
-	}
-	int run_size = r < 0 ? r : KVM_IOCTL(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0, e);
-	r = run_size < 0 ? run_size : 0;
-	for (unsigned i = 0; !r && i < cfg->nvcpus; i++) {
+	vm->layout = (struct vm_layout){ bi.heap_base, bi.heap_size, bi.in_base, bi.in_size,
+	                                 bi.out_base, bi.out_size };
+	for (unsigned i = 0; !r && i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		r = vcpu_create(v, vm->vm_fd, i, (size_t)run_size, vm->cpuid, e);
-		if (r)
-			break;
-		vm->nvcpus++;
 		struct kvm_sregs s;
 		struct kvm_regs regs;
 		r = KVM_IOCTL(v->fd, KVM_GET_SREGS, &s, e);
@@ -172,6 +218,11 @@ void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
+	/* The GPT before the snapshot: its domain belongs to the snapshot family. */
+	if (vm->gpt)
+		gpt_destroy(vm->gpt);
+	snapshot_put(vm->snap);
+	snapshot_put(vm->clean_for);
 	for (unsigned i = 0; i < COWVM_MAX_VCPUS; i++)
 		if (vm->vcpus[i].fd >= 0)
 			vcpu_destroy(&vm->vcpus[i]);
@@ -180,6 +231,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	guest_mem_free(&vm->mem);
+	dirty_log_free(&vm->dlog);
 	free(vm->cpuid);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
@@ -209,4 +261,58 @@ const char *vm_vector_name(uint64_t v)
 		"#VC (VMM communication)", "#SX (security)", "reserved-31",
 	};
 	return v < 32 ? names[v] : "unknown vector";
+}
+
+int vm_mark_dirty(void *arg, uint64_t gfn)
+{
+	struct vm *vm = arg;
+	atomic_fetch_add(&vm->dirty_seen, 1);
+	if (!vm->gpt)
+		return 0;
+	int r = gpt_write_fault(vm->gpt, gfn << 12, NULL);
+	if (r && !vm->gpt_error)
+		vm->gpt_error = r;
+	return r;
+}
+
+int vm_harvest_dirty(struct vm *vm, struct vmm_err *e)
+{
+	struct dirty_ring rings[COWVM_MAX_VCPUS];
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		rings[i] = vm->vcpus[i].ring;
+	int r = dirty_log_harvest(&vm->dlog, rings, vm->nvcpus, vm_mark_dirty, vm, NULL, e);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vm->vcpus[i].ring.fetch = rings[i].fetch;
+	if (r > 0 || (r < 0 && vm->gpt_error == r))
+		return vmm_fail(e, r > 0 ? -EIO : r, "applying a guest write to the GPT failed: %s",
+		                strerror(r > 0 ? EIO : -r));
+	return r;
+}
+
+int vm_guest_write(struct vm *vm, uint64_t gpa, const void *data, uint64_t len, struct vmm_err *e)
+{
+	uint8_t *p = gpa_ptr(&vm->mem, gpa, len);
+	if (!p)
+		return vmm_fail(e, -EFAULT, "guest range %#llx+%#llx is outside guest RAM",
+		                (unsigned long long)gpa, (unsigned long long)len);
+	/* Record first, then write: if the GPT cannot take the write (out of
+	 * tables) guest memory is left as it was. */
+	for (uint64_t pg = gpa >> 12; vm->gpt && len && pg <= (gpa + len - 1) >> 12; pg++) {
+		int r = gpt_write_fault(vm->gpt, pg << 12, NULL);
+		if (r)
+			return vmm_fail(e, r, "recording a host write at %#llx in the GPT failed: %s",
+			                (unsigned long long)(pg << 12), strerror(-r));
+	}
+	memcpy(p, data, len);
+	return 0;
+}
+
+int vm_guest_read(struct vm *vm, uint64_t gpa, void *data, uint64_t len, struct vmm_err *e)
+{
+	const uint8_t *p = gpa_ptr(&vm->mem, gpa, len);
+	if (!p)
+		return vmm_fail(e, -EFAULT, "guest range %#llx+%#llx is outside guest RAM",
+		                (unsigned long long)gpa, (unsigned long long)len);
+	memcpy(data, p, len);
+	return 0;
 }

@@ -12,12 +12,17 @@
 #include <stdint.h>
 
 #include "cowvm_abi.h"
+#include "dirty_log.h"
 #include "elf_loader.h"
 #include "err.h"
 #include "guest_mem.h"
 #include "guest_paging.h"
 #include "vcpu.h"
+#include "vcpu_state.h"
 #include "workload_spec.h"
+
+struct gpt;
+struct snapshot;
 
 #define VM_MEM_MIN (4ull << 20)
 #define VM_MEM_MAX (64ull << 30)
@@ -35,6 +40,13 @@ struct vm_config {
 	uint64_t timeout_ms;        /* 0 = none */
 	vm_console_fn console;      /* NULL = write to stdout */
 	void *console_ctx;
+	/* A guest snapshot request (COWVM_HC_SNAPSHOT) ends the run with
+	 * VM_END_SNAPSHOT so the caller can take it (snapshot.h); when false
+	 * the guest gets -ENOSYS and runs on as the original. */
+	bool snapshots;
+	/* Clones: private pages in a 2 MiB chunk from which reset drops the
+	 * chunk (MADV_DONTNEED) instead of copying pages back (clone.h). */
+	unsigned reset_remap_min;
 };
 
 enum vm_end {
@@ -43,6 +55,7 @@ enum vm_end {
 	VM_END_TIMEOUT,
 	VM_END_SHUTDOWN,   /* triple fault */
 	VM_END_ERROR,      /* KVM/VMM failure or guest misbehaviour: msg */
+	VM_END_SNAPSHOT,   /* guest asked for a snapshot (cfg.snapshots): take it */
 };
 
 struct vm_exception {
@@ -63,9 +76,18 @@ struct vm_result {
 	struct vm_report reports[VM_MAX_REPORTS];
 };
 
+/* Where the guest's buffers are (the boot info told it). */
+struct vm_layout {
+	uint64_t heap_base, heap_size;
+	uint64_t in_base, in_size, out_base, out_size;
+};
+
 struct vm {
 	int kvm_fd, vm_fd;
 	struct guest_mem mem;
+	struct vm_layout layout;
+	struct dirty_log dlog;      /* DIRTY_OFF for a booted VM, on for clones */
+	struct msr_list msrs;       /* MSRs a snapshot saves */
 	struct guest_paging paging;
 	struct elf_image image;
 	unsigned nvcpus;
@@ -81,6 +103,20 @@ struct vm {
 	unsigned parked;
 	struct vm_result result;
 	atomic_ullong mmio_exits, unknown_io; /* ignored accesses, for diagnostics */
+
+	/* Snapshot request of the last run (VM_END_SNAPSHOT): the guest address
+	 * of the hypercall block whose `ret` tells original from clone. */
+	uint64_t snap_hc_gpa;
+
+	/* Clone state (clone.c); NULL/0 for a booted VM. `gpt` is this VM's
+	 * guest-physical table, a gpt_clone of snap->gpt; guest writes reach it
+	 * through the dirty log (vm_mark_dirty). */
+	struct snapshot *snap;
+	struct gpt *gpt;
+	uint64_t clone_id;
+	struct snapshot *clean_for; /* pooled shell: window equals this snapshot */
+	atomic_ullong dirty_seen;   /* pages harvested from the dirty log */
+	int gpt_error;              /* first GPT failure while harvesting (-errno) */
 };
 
 /* Create a VM ready to run: KVM VM, RAM memslot, guest image, page tables,
@@ -90,6 +126,21 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct vmm_err *e);
  * could not be started (threads); a KVM failure is VM_END_ERROR. */
 int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e);
 void vm_destroy(struct vm *vm);
+
+/* A bare KVM VM ("shell"): /dev/kvm, VM, vCPUs, dirty tracking `dm` and a
+ * RAM memslot over a MAP_PRIVATE mapping of file `fd` (fd < 0: anonymous
+ * RAM). No guest is loaded and no vCPU state is set. */
+int vm_create_shell(uint64_t mem_size, unsigned nvcpus, enum dirty_mode dm, int fd,
+                    struct vm **out, struct vmm_err *e);
+
+/* Harvest the dirty log into the GPT (vCPUs stopped). */
+int vm_harvest_dirty(struct vm *vm, struct vmm_err *e);
+/* Apply one written guest frame to the GPT (dirty-log callback). */
+int vm_mark_dirty(void *vm, uint64_t gfn);
+/* Host writes into guest RAM (input buffers, hypercall results): bounds
+ * checked, and recorded in the GPT as writes so reset restores them. */
+int vm_guest_write(struct vm *vm, uint64_t gpa, const void *data, uint64_t len, struct vmm_err *e);
+int vm_guest_read(struct vm *vm, uint64_t gpa, void *data, uint64_t len, struct vmm_err *e);
 
 /* Value of report `key` from the last run, or -ENOENT. */
 int vm_result_report(const struct vm_result *r, const char *key, uint64_t *value);

@@ -95,6 +95,15 @@ static void run_vcpu(struct vm *vm, struct vcpu *v)
 			goto park; /* no interrupt source: it would sleep forever */
 		case VCPU_EXIT_INTR:
 			break;     /* a kick: the loop condition decides */
+		case VCPU_EXIT_DIRTY_RING_FULL:
+			/* Only this thread touches this vCPU's ring while it runs;
+			 * the GPT serialises the faults of all vCPUs (gpt.h). */
+			if (dirty_ring_harvest(&vm->dlog, &v->ring, vm_mark_dirty, vm, NULL, &err)) {
+				vm_stop(vm, VM_END_ERROR, 0, NULL, "vCPU %u: harvesting the dirty ring failed: %s",
+				        v->index, vm->gpt_error ? strerror(-vm->gpt_error) : err.msg);
+				return;
+			}
+			break;
 		case VCPU_EXIT_SHUTDOWN:
 			vm_stop(vm, VM_END_SHUTDOWN, 0, NULL, "guest shut down (triple fault) on vCPU %u", v->index);
 			return;
@@ -116,6 +125,7 @@ static void run_vcpu(struct vm *vm, struct vcpu *v)
 park:
 	pthread_mutex_lock(&vm->lock);
 	vm->parked++;
+	v->parked = true;
 	pthread_mutex_unlock(&vm->lock);
 }
 
@@ -159,10 +169,17 @@ int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
 	struct vcpu_thread th[COWVM_MAX_VCPUS];
 	unsigned started = 0;
 	int rc = 0;
-	for (unsigned i = 0; i < vm->nvcpus; i++) {
-		th[i] = (struct vcpu_thread){ .vm = vm, .v = &vm->vcpus[i], .mu = &mu, .cv = &cv };
-		__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_RELAXED);
-		int r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread_main, &th[i]);
+	/* A parked vCPU stays parked across runs (a resumed original or a
+	 * clone): it asked never to be run again. */
+	struct vcpu *runv[COWVM_MAX_VCPUS];
+	unsigned nrun = 0;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		if (!vm->vcpus[i].parked)
+			runv[nrun++] = &vm->vcpus[i];
+	for (unsigned i = 0; i < nrun; i++) {
+		th[i] = (struct vcpu_thread){ .vm = vm, .v = runv[i], .mu = &mu, .cv = &cv };
+		__atomic_store_n(&runv[i]->run->immediate_exit, 0, __ATOMIC_RELAXED);
+		int r = pthread_create(&runv[i]->thread, NULL, vcpu_thread_main, &th[i]);
 		if (r) {
 			rc = vmm_fail(e, -r, "cannot start vCPU thread: %s", strerror(r));
 			vm_stop(vm, VM_END_ERROR, 0, NULL, "cannot start vCPU thread");
@@ -209,8 +226,8 @@ int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
 			if (atomic_load(&th[i].done))
 				continue;
 			running++;
-			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_RELAXED);
-			pthread_kill(vm->vcpus[i].thread, KICK_SIGNAL);
+			__atomic_store_n(&runv[i]->run->immediate_exit, 1, __ATOMIC_RELAXED);
+			pthread_kill(runv[i]->thread, KICK_SIGNAL);
 		}
 		if (!running)
 			break;
@@ -218,7 +235,7 @@ int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
 		nanosleep(&ms, NULL);
 	}
 	for (unsigned i = 0; i < started; i++)
-		pthread_join(vm->vcpus[i].thread, NULL);
+		pthread_join(runv[i]->thread, NULL);
 	pthread_cond_destroy(&cv);
 	pthread_mutex_destroy(&mu);
 

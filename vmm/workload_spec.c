@@ -23,9 +23,11 @@ static const struct wl_spec {
 	                { "mib", ARG_NUM, 0 }, { "iters", ARG_NUM, 0 }, { "seed", ARG_NUM, 0 } } },
 	{ "fault", { { "kind", ARG_ENUM, "pf|de|wp|ud" }, { "addr", ARG_NUM, 0 } } },
 	{ "spin", { { 0 } } },
+	{ "snaptest", { { "mib", ARG_NUM, 0 }, { "layers", ARG_NUM, 0 }, { "touch", ARG_NUM, 0 } } },
+	{ "warm", { { "mib", ARG_NUM, 0 } } },
 };
 
-const char *wl_names(void) { return "hello, memtouch, fault, spin"; }
+const char *wl_names(void) { return "hello, memtouch, fault, spin, snaptest, warm"; }
 
 const char *wl_help(void)
 {
@@ -36,7 +38,12 @@ const char *wl_help(void)
 	       "  fault[:kind=K,addr=A]      take a deliberate exception in ring 3: kind=pf\n"
 	       "                             (read addr, default 0 = NULL guard), de (divide\n"
 	       "                             error), wp (write to read-only code), ud (UD2)\n"
-	       "  spin                       loop forever (use with --timeout)\n";
+	       "  spin                       loop forever (use with --timeout)\n"
+	       "  snaptest[:mib=N,layers=L,touch=T]  fill N MiB (4), snapshot; each clone\n"
+	       "                             writes its own pattern into T pages (all) and\n"
+	       "                             checks it; layers=1 snapshots again in the clone\n"
+	       "  warm[:mib=N]               build an N MiB (16) table, snapshot, then answer\n"
+	       "                             one request (input buffer) per clone\n";
 }
 
 static int valid_number(const char *s)

@@ -1,0 +1,350 @@
+/* clone.c - clone, reset, release and the shell pool (see clone.h). */
+#include "clone.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "gpt.h"
+#include "kvm_ioctl.h"
+
+#define PAGE 4096ull
+#define CHUNK (2ull << 20)
+
+struct vm_pool {
+	pthread_mutex_t lock; /* idle[], stats: held only to take or put a shell */
+	unsigned max_idle, nidle;
+	struct vm **idle;
+	struct vm_pool_stats st;
+};
+
+int vm_pool_create(unsigned max_idle, struct vm_pool **out, struct vmm_err *e)
+{
+	struct vm_pool *p = calloc(1, sizeof(*p));
+	if (p)
+		p->idle = calloc(max_idle ? max_idle : 1, sizeof(*p->idle));
+	if (!p || !p->idle) {
+		free(p);
+		return vmm_fail(e, -ENOMEM, "out of memory for the VM pool");
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	p->max_idle = max_idle;
+	*out = p;
+	return 0;
+}
+
+void vm_pool_destroy(struct vm_pool *p)
+{
+	if (!p)
+		return;
+	for (unsigned i = 0; i < p->nidle; i++)
+		vm_destroy(p->idle[i]);
+	pthread_mutex_destroy(&p->lock);
+	free(p->idle);
+	free(p);
+}
+
+void vm_pool_get_stats(struct vm_pool *p, struct vm_pool_stats *st)
+{
+	pthread_mutex_lock(&p->lock);
+	*st = p->st;
+	st->idle = p->nidle;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Take the best idle shell for s: one already showing s, else one of the
+ * same shape (memory size, vCPUs, dirty mode), else NULL. */
+static struct vm *pool_take(struct vm_pool *p, const struct snapshot *s, enum dirty_mode dm)
+{
+	if (!p)
+		return NULL;
+	pthread_mutex_lock(&p->lock);
+	int best = -1;
+	for (unsigned i = 0; i < p->nidle; i++) {
+		struct vm *v = p->idle[i];
+		if (v->mem.size != s->meta.mem_size || v->nvcpus != s->meta.nvcpus || v->dlog.mode != dm)
+			continue;
+		if (v->clean_for == s) {
+			best = (int)i;
+			break;
+		}
+		if (best < 0)
+			best = (int)i;
+	}
+	struct vm *v = NULL;
+	if (best >= 0) {
+		v = p->idle[best];
+		p->idle[best] = p->idle[--p->nidle];
+		if (v->clean_for == s)
+			p->st.reused++;
+		else
+			p->st.remapped++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return v;
+}
+
+/* Make the window show s: root memfd mapped, then the pages the layers
+ * changed copied in (O(overlay), zero for a root snapshot). */
+static void apply_overlay(struct vm *vm, const struct snapshot *s)
+{
+	for (uint64_t i = 0; i < s->noverlay; i++) {
+		uint64_t gfn = s->overlay[i];
+		memcpy(vm->mem.host + gfn * PAGE, snapshot_page(s, gfn), PAGE);
+	}
+}
+
+static int restore_vcpus(struct vm *vm, const struct snapshot *s, struct vmm_err *e)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		int r = vcpu_state_restore(v->fd, &s->meta.vcpu[i], e);
+		if (r)
+			return r;
+		v->parked = (s->meta.parked_mask >> i) & 1;
+	}
+	return 0;
+}
+
+/* The snapshot hypercall returns the clone's number in this clone. */
+static int write_clone_id(struct vm *vm, struct vmm_err *e)
+{
+	if (!vm->snap->meta.hc_gpa)
+		return 0; /* taken by the VMM, not asked for by the guest */
+	int64_t ret = (int64_t)vm->clone_id;
+	return vm_guest_write(vm, vm->snap->meta.hc_gpa + offsetof(struct cowvm_hcall, ret), &ret,
+	                      sizeof(ret), e);
+}
+
+int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *o,
+             struct vm **out, struct vmm_err *e)
+{
+	*out = NULL;
+	enum dirty_mode dm = o->dirty == DIRTY_OFF ? DIRTY_RING : o->dirty;
+	const struct snapshot *root = snapshot_root(s);
+	struct vm *vm = pool_take(pool, s, dm);
+	int r = 0;
+	if (vm && vm->clean_for != s) {
+		r = guest_mem_remap_file(&vm->mem, root->memfd, e);
+		if (!r)
+			apply_overlay(vm, s);
+	} else if (!vm) {
+		r = vm_create_shell(s->meta.mem_size, s->meta.nvcpus, dm, root->memfd, &vm, e);
+		if (!r) {
+			apply_overlay(vm, s);
+			if (pool) {
+				pthread_mutex_lock(&pool->lock);
+				pool->st.created++;
+				pthread_mutex_unlock(&pool->lock);
+			}
+		}
+	}
+	if (r) {
+		vm_destroy(vm);
+		return r;
+	}
+	snapshot_put(vm->clean_for);
+	vm->clean_for = NULL;
+	snapshot_get(s);
+	vm->snap = s;
+	vm->cfg.mem_size = s->meta.mem_size;
+	vm->cfg.nvcpus = s->meta.nvcpus;
+	vm->cfg.workload = s->meta.workload;
+	vm->cfg.timeout_ms = o->timeout_ms;
+	vm->cfg.console = o->console;
+	vm->cfg.console_ctx = o->console_ctx;
+	vm->cfg.snapshots = o->snapshots;
+	vm->cfg.reset_remap_min = o->reset_remap_min ? o->reset_remap_min : RESET_REMAP_MIN_DEFAULT;
+	vm->layout = s->meta.layout;
+	vm->snap_hc_gpa = 0;
+	vm->gpt_error = 0;
+	atomic_store(&vm->dirty_seen, 0);
+	r = gpt_clone(s->gpt, &vm->gpt);
+	if (r)
+		r = vmm_fail(e, r, "cloning the snapshot's GPT failed: %s", strerror(-r));
+	r = r ?: restore_vcpus(vm, s, e);
+	vm->clone_id = atomic_fetch_add(&s->next_clone, 1) + 1;
+	r = r ?: write_clone_id(vm, e);
+	if (r) {
+		vm_destroy(vm);
+		return r;
+	}
+	*out = vm;
+	return 0;
+}
+
+/* ---- reset ----------------------------------------------------------------- */
+
+struct leaf_list {
+	uint64_t *gpa;
+	unsigned *nprivate;
+	uint64_t n, cap;
+};
+
+static int collect_leaf(void *arg, uint64_t leaf_gpa, unsigned nprivate)
+{
+	struct leaf_list *l = arg;
+	if (l->n == l->cap) {
+		uint64_t ncap = l->cap ? l->cap * 2 : 64;
+		uint64_t *g = realloc(l->gpa, ncap * sizeof(*g));
+		if (g)
+			l->gpa = g;
+		unsigned *c = g ? realloc(l->nprivate, ncap * sizeof(*c)) : NULL;
+		if (!c)
+			return -ENOMEM;
+		l->nprivate = c;
+		l->cap = ncap;
+	}
+	l->gpa[l->n] = leaf_gpa;
+	l->nprivate[l->n++] = nprivate;
+	return 0;
+}
+
+struct restore_arg {
+	struct vm *vm;
+	uint64_t copied;
+};
+
+static int restore_page(void *arg, uint64_t gpa, uint64_t frame)
+{
+	(void)frame;
+	struct restore_arg *a = arg;
+	uint8_t *dst = gpa_ptr(&a->vm->mem, gpa, PAGE);
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, snapshot_page(a->vm->snap, gpa / PAGE), PAGE);
+	a->copied++;
+	return 0;
+}
+
+/* Memory and GPT back to the snapshot (vCPUs stopped). */
+static int reset_memory(struct vm *vm, struct reset_stats *st, struct vmm_err *e)
+{
+	struct snapshot *s = vm->snap;
+	int r = vm_harvest_dirty(vm, e);
+	if (r)
+		return r;
+	struct leaf_list l = { 0 };
+	r = gpt_for_each_private_leaf(vm->gpt, 0, vm->mem.size, collect_leaf, &l);
+	if (r) {
+		free(l.gpa);
+		free(l.nprivate);
+		return vmm_fail(e, r, "listing the clone's dirty leaves failed: %s", strerror(-r));
+	}
+	struct restore_arg ra = { .vm = vm };
+	for (uint64_t i = 0; !r && i < l.n; i++) {
+		uint64_t chunk = l.gpa[i];
+		st->dirty_pages += l.nprivate[i];
+		bool overlay = (s->chunk_overlay[chunk / CHUNK / 64] >> (chunk / CHUNK % 64)) & 1;
+		/* Many private pages and nothing layered in this chunk: one
+		 * madvise instead of hundreds of copies; the window shows the
+		 * root memfd again and the pages refault (docs/snapshots.md). */
+		if (l.nprivate[i] >= vm->cfg.reset_remap_min && !overlay &&
+		    !madvise(vm->mem.host + chunk, CHUNK, MADV_DONTNEED))
+			st->chunks_dropped++;
+		else
+			r = gpt_for_each_private(vm->gpt, chunk, CHUNK, restore_page, &ra);
+		r = r ?: gpt_reset_range(vm->gpt, s->gpt, chunk, CHUNK);
+		if (r)
+			r = vmm_fail(e, r, "resetting chunk %#llx failed: %s", (unsigned long long)chunk,
+			             strerror(-r));
+		else
+			st->leaves_reshared++;
+	}
+	st->pages_copied += ra.copied;
+	free(l.gpa);
+	free(l.nprivate);
+	return r;
+}
+
+int vm_reset(struct vm *vm, struct reset_stats *st, struct vmm_err *e)
+{
+	struct reset_stats dummy;
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	if (!vm->snap)
+		return vmm_fail(e, -EINVAL, "vm_reset: this VM is not a clone");
+	int r = reset_memory(vm, st, e);
+	r = r ?: restore_vcpus(vm, vm->snap, e);
+	r = r ?: write_clone_id(vm, e);
+	vm->snap_hc_gpa = 0;
+	return r;
+}
+
+void vm_release(struct vm_pool *pool, struct vm *vm)
+{
+	if (!vm)
+		return;
+	struct reset_stats st;
+	struct vmm_err e;
+	if (!pool || !vm->snap || reset_memory(vm, &st, &e)) {
+		vm_destroy(vm);
+		return;
+	}
+	/* The window now shows vm->snap exactly: keep that knowledge (and the
+	 * reference that makes it meaningful) for the next clone of it. */
+	gpt_destroy(vm->gpt);
+	vm->gpt = NULL;
+	vm->clean_for = vm->snap;
+	vm->snap = NULL;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->nidle < pool->max_idle) {
+		pool->idle[pool->nidle++] = vm;
+		vm = NULL;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	vm_destroy(vm);
+}
+
+/* ---- memory statistics ----------------------------------------------------- */
+
+static int window_smaps(const void *start, uint64_t *rss, uint64_t *anon)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -errno;
+	char line[256];
+	int in = 0, found = 0;
+	uintptr_t want = (uintptr_t)start;
+	while (fgets(line, sizeof(line), f)) {
+		uintptr_t lo, hi;
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in = lo == want;
+			found |= in;
+			continue;
+		}
+		unsigned long long kb;
+		if (in && sscanf(line, "Rss: %llu kB", &kb) == 1)
+			*rss = kb << 10;
+		else if (in && sscanf(line, "Anonymous: %llu kB", &kb) == 1)
+			*anon = kb << 10;
+	}
+	fclose(f);
+	return found ? 0 : -ENOENT;
+}
+
+int vm_mem_stats(struct vm *vm, struct vm_mem_stats *st, struct vmm_err *e)
+{
+	memset(st, 0, sizeof(*st));
+	if (vm->gpt) {
+		int r = vm_harvest_dirty(vm, e);
+		if (r)
+			return r;
+		struct gpt_stats g;
+		gpt_get_stats(vm->gpt, &g);
+		st->gpt_private_pages = g.rss_private;
+		st->gpt_shared_pages = g.rss_shared;
+		st->gpt_table_bytes = g.table_bytes;
+		st->leaves_shared = g.leaves_shared;
+		st->leaves_private = g.leaves_private;
+	}
+	int r = window_smaps(vm->mem.host, &st->host_rss_bytes, &st->host_private_bytes);
+	if (r)
+		return vmm_fail(e, r, "reading /proc/self/smaps for the guest window failed: %s", strerror(-r));
+	return 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * dirty_log.h - which guest pages KVM saw written: the per-vCPU dirty ring
+ * (KVM_CAP_DIRTY_LOG_RING) when the host has it, else the slot's dirty
+ * bitmap with manual re-protection (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2).
+ * Harvesting hands each written guest frame number to a callback and
+ * re-arms tracking for it, so the next write to that page is seen again.
+ */
+#ifndef COWVM_DIRTY_LOG_H
+#define COWVM_DIRTY_LOG_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+
+#include "err.h"
+
+enum dirty_mode {
+	DIRTY_OFF,    /* no tracking (a plain `cowvm run`) */
+	DIRTY_RING,   /* per-vCPU ring, harvested without a syscall per page */
+	DIRTY_BITMAP, /* KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (fallback) */
+};
+
+#define DIRTY_RING_ENTRIES 65536u /* 1 MiB per vCPU; power of two */
+
+struct dirty_log {
+	enum dirty_mode mode;
+	int vm_fd;
+	uint32_t slot;
+	uint64_t npages;         /* frames in the slot */
+	uint32_t ring_entries;   /* DIRTY_RING */
+	uint64_t *bitmap;        /* DIRTY_BITMAP: npages bits */
+};
+
+struct dirty_ring {
+	struct kvm_dirty_gfn *gfns; /* mmap of the vCPU fd at KVM_DIRTY_LOG_PAGE_OFFSET */
+	uint32_t entries;
+	uint32_t fetch;             /* next entry to look at (ours, not KVM's) */
+};
+
+/* Called for every written guest frame; nonzero stops the harvest (the
+ * remaining entries stay for the next one). */
+typedef int (*dirty_page_fn)(void *arg, uint64_t gfn);
+
+/* Choose and enable a mode on a new VM (before any vCPU exists). `want`
+ * DIRTY_RING falls back to DIRTY_BITMAP if the ring is missing. */
+int dirty_log_enable(struct dirty_log *d, int kvm_fd, int vm_fd, enum dirty_mode want,
+                     uint64_t npages, struct vmm_err *e);
+void dirty_log_free(struct dirty_log *d);
+/* KVM_MEM_* flag the memslot needs. */
+uint32_t dirty_log_slot_flags(const struct dirty_log *d);
+/* Map vCPU vcpu_fd's ring (DIRTY_RING only; a no-op otherwise). */
+int dirty_ring_map(const struct dirty_log *d, int vcpu_fd, struct dirty_ring *r, struct vmm_err *e);
+void dirty_ring_unmap(struct dirty_ring *r);
+
+/* Harvest one vCPU's ring (from that vCPU's thread, or with the vCPU
+ * stopped), then KVM_RESET_DIRTY_RINGS. *count gets the pages seen. */
+int dirty_ring_harvest(const struct dirty_log *d, struct dirty_ring *r, dirty_page_fn fn,
+                       void *arg, uint64_t *count, struct vmm_err *e);
+/* Harvest everything: every ring, or the bitmap. vCPUs must be stopped. */
+int dirty_log_harvest(struct dirty_log *d, struct dirty_ring *rings, unsigned nrings,
+                      dirty_page_fn fn, void *arg, uint64_t *count, struct vmm_err *e);
+
+#endif

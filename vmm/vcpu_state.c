@@ -1,0 +1,149 @@
+/* vcpu_state.c - save and restore a vCPU's complete state (see vcpu_state.h). */
+#include "vcpu_state.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvm_ioctl.h"
+
+int msr_list_get(int kvm_fd, struct msr_list *l, struct vmm_err *e)
+{
+	struct {
+		struct kvm_msr_list h;
+		uint32_t index[VCPU_STATE_MAX_MSRS];
+	} buf;
+	memset(&buf, 0, sizeof(buf));
+	buf.h.nmsrs = VCPU_STATE_MAX_MSRS;
+	int r = KVM_IOCTL(kvm_fd, KVM_GET_MSR_INDEX_LIST, &buf, e);
+	if (r < 0)
+		return r;
+	if (buf.h.nmsrs > VCPU_STATE_MAX_MSRS)
+		return vmm_fail(e, -E2BIG, "KVM_GET_MSR_INDEX_LIST: %u MSRs, at most %d supported",
+		                buf.h.nmsrs, VCPU_STATE_MAX_MSRS);
+	l->n = buf.h.nmsrs;
+	memcpy(l->index, buf.index, l->n * sizeof(uint32_t));
+	return 0;
+}
+
+struct msrs_buf {
+	struct kvm_msrs h;
+	struct kvm_msr_entry e[VCPU_STATE_MAX_MSRS];
+};
+
+/* KVM_GET_MSRS / KVM_SET_MSRS return how many entries they processed, which
+ * may be fewer than asked: the caller must look. */
+static int msrs_ioctl(int fd, unsigned long req, const char *name, struct kvm_msr_entry *ent,
+                      uint32_t n, struct vmm_err *e)
+{
+	struct msrs_buf b;
+	memset(&b.h, 0, sizeof(b.h));
+	b.h.nmsrs = n;
+	memcpy(b.e, ent, n * sizeof(*ent));
+	int r = kvm_ioctl_named(fd, req, &b, name, true, e);
+	if (r >= 0 && req == KVM_GET_MSRS)
+		memcpy(ent, b.e, (size_t)r * sizeof(*ent));
+	return r;
+}
+
+static int save_msrs(int fd, const struct msr_list *l, struct vcpu_state *s, struct vmm_err *e)
+{
+	struct kvm_msr_entry ent[VCPU_STATE_MAX_MSRS];
+	memset(ent, 0, sizeof(ent));
+	for (uint32_t i = 0; i < l->n; i++)
+		ent[i].index = l->index[i];
+	int r = msrs_ioctl(fd, KVM_GET_MSRS, "KVM_GET_MSRS", ent, l->n, e);
+	if (r < 0)
+		return r;
+	s->nmsrs = 0;
+	if ((uint32_t)r == l->n) {
+		memcpy(s->msrs, ent, l->n * sizeof(ent[0]));
+		s->nmsrs = l->n;
+		return 0;
+	}
+	/* Some MSR in the list is not readable on this vCPU: read them one by
+	 * one and keep those that read (an unreadable one has no state). */
+	for (uint32_t i = 0; i < l->n; i++) {
+		struct kvm_msr_entry one = { .index = l->index[i] };
+		r = msrs_ioctl(fd, KVM_GET_MSRS, "KVM_GET_MSRS", &one, 1, e);
+		if (r < 0)
+			return r;
+		if (r == 1)
+			s->msrs[s->nmsrs++] = one;
+	}
+	return 0;
+}
+
+static int restore_msrs(int fd, const struct vcpu_state *s, struct vmm_err *e)
+{
+	if (s->nmsrs > VCPU_STATE_MAX_MSRS)
+		return vmm_fail(e, -EINVAL, "vCPU state has %u MSRs (at most %d)", s->nmsrs, VCPU_STATE_MAX_MSRS);
+	struct kvm_msr_entry ent[VCPU_STATE_MAX_MSRS];
+	memcpy(ent, s->msrs, s->nmsrs * sizeof(ent[0]));
+	int r = msrs_ioctl(fd, KVM_SET_MSRS, "KVM_SET_MSRS", ent, s->nmsrs, e);
+	if (r < 0)
+		return r;
+	/* Seen on these hosts: one batch of 40 stops after 23 although each
+	 * MSR alone is accepted. Go on one by one from where it stopped. */
+	for (uint32_t i = (uint32_t)r; i < s->nmsrs; i++) {
+		r = msrs_ioctl(fd, KVM_SET_MSRS, "KVM_SET_MSRS", &ent[i], 1, e);
+		if (r < 0)
+			return r;
+		if (r == 1)
+			continue;
+		/* Some MSRs cannot be written in every vCPU configuration (e.g.
+		 * MSR_KVM_ASYNC_PF_INT needs an in-kernel LAPIC) although they read
+		 * fine. If the vCPU already holds the saved value, nothing is lost. */
+		struct kvm_msr_entry cur = { .index = ent[i].index };
+		r = msrs_ioctl(fd, KVM_GET_MSRS, "KVM_GET_MSRS", &cur, 1, e);
+		if (r < 0)
+			return r;
+		if (r != 1 || cur.data != ent[i].data)
+			return vmm_fail(e, -EINVAL, "KVM_SET_MSRS rejected MSR %#x = %#llx", ent[i].index,
+			                (unsigned long long)ent[i].data);
+	}
+	return 0;
+}
+
+int vcpu_state_save(int fd, const struct msr_list *msrs, struct vcpu_state *s, struct vmm_err *e)
+{
+	memset(s, 0, sizeof(*s));
+	int r = KVM_IOCTL(fd, KVM_GET_MP_STATE, &s->mp_state, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_GET_REGS, &s->regs, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_GET_SREGS, &s->sregs, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_GET_XSAVE, &s->xsave, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_GET_XCRS, &s->xcrs, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_GET_VCPU_EVENTS, &s->events, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_GET_DEBUGREGS, &s->debugregs, e);
+	r = r < 0 ? r : save_msrs(fd, msrs, s, e);
+	return r < 0 ? r : 0;
+}
+
+int vcpu_state_restore(int fd, const struct vcpu_state *s, struct vmm_err *e)
+{
+	/* The order QEMU uses: registers, extended state, system registers,
+	 * MSRs (TSC among them), then run state and pending events. */
+	struct kvm_vcpu_events ev = s->events;
+	ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING;
+	int r = KVM_IOCTL(fd, KVM_SET_REGS, &s->regs, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_XSAVE, &s->xsave, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_XCRS, &s->xcrs, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_SREGS, &s->sregs, e);
+	r = r < 0 ? r : restore_msrs(fd, s, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_MP_STATE, &s->mp_state, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_VCPU_EVENTS, &ev, e);
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_DEBUGREGS, &s->debugregs, e);
+	return r < 0 ? r : 0;
+}
+
+int vcpu_complete_io(int fd, struct kvm_run *run, struct vmm_err *e)
+{
+	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELAXED);
+	int r = kvm_ioctl_named(fd, KVM_RUN, NULL, "KVM_RUN (complete pending I/O)", false, e);
+	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_RELAXED);
+	if (r < 0 && r != -EINTR && r != -EAGAIN)
+		return r;
+	if (e)
+		e->code = 0;
+	return 0;
+}

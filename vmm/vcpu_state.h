@@ -1,0 +1,50 @@
+/*
+ * vcpu_state.h - the complete architectural state of one vCPU as a snapshot
+ * needs it: general and system registers, FPU/XSAVE, XCRs, the MSRs KVM
+ * reports as saveable, pending events, debug registers, MP state.
+ * Fixed size (no pointers), so it can be written to a snapshot file as is.
+ */
+#ifndef COWVM_VCPU_STATE_H
+#define COWVM_VCPU_STATE_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define VCPU_STATE_MAX_MSRS 128
+#define VCPU_XSAVE_SIZE 4096 /* struct kvm_xsave; KVM_CAP_XSAVE2 larger -> -ENOTSUP */
+
+struct vcpu_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xsave xsave;
+	struct kvm_xcrs xcrs;
+	struct kvm_vcpu_events events;
+	struct kvm_debugregs debugregs;
+	struct kvm_mp_state mp_state;
+	uint32_t nmsrs;
+	uint32_t pad;
+	struct kvm_msr_entry msrs[VCPU_STATE_MAX_MSRS];
+};
+
+/* The MSR indices to save, from KVM_GET_MSR_INDEX_LIST (on the /dev/kvm fd). */
+struct msr_list {
+	uint32_t n;
+	uint32_t index[VCPU_STATE_MAX_MSRS];
+};
+int msr_list_get(int kvm_fd, struct msr_list *l, struct vmm_err *e);
+
+/* Save/restore. The vCPU must be out of KVM_RUN with any pending I/O
+ * completed (vcpu_complete_io). Restore checks every count KVM returns
+ * (KVM_SET_MSRS may stop early: the rest are retried one by one). */
+int vcpu_state_save(int vcpu_fd, const struct msr_list *msrs, struct vcpu_state *s,
+                    struct vmm_err *e);
+int vcpu_state_restore(int vcpu_fd, const struct vcpu_state *s, struct vmm_err *e);
+
+/* Complete an exit's pending I/O or MMIO without running guest code
+ * (KVM_RUN with immediate_exit = 1; KVM's documented way to make the
+ * state consistent before saving it). */
+int vcpu_complete_io(int vcpu_fd, struct kvm_run *run, struct vmm_err *e);
+
+#endif

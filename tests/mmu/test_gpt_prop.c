@@ -10,8 +10,11 @@
  * (refcount 1 and owned) invariant, per-VM stats recomputed from the
  * tables, and (every AUDIT_FULL steps and at the end) every leaf's counters
  * against its entries, every frame's refcount against the number of leaves
- * and 2 MiB maps naming it, and the domain's table count. At the end
- * everything is destroyed and no frame or table may be left.
+ * and 2 MiB maps naming it, and the domain's table count. One step in 8
+ * runs with an injected frame or table allocation failure: an operation
+ * that returns -ENOMEM must have changed nothing (same checks, unchanged
+ * model). At the end everything is destroyed and no frame or table may be
+ * left.
  *
  * Criterion tests: random_ops_against_model runs GPT_PROP_SEED (default
  * 20261125) for GPT_PROP_STEPS steps (default 3000); more_seeds runs the
@@ -30,7 +33,9 @@
 
 #define MB (1ull << 20)
 #define PG 4096ull
-#define NCHUNK 4          /* chunks 0..3 at 2 MiB each; chunk 3 starts huge */
+#define NCHUNK 5          /* chunks 0..3 at 2 MiB each (chunk 3 starts huge), chunk 4
+                             far away and empty at first (upper tables made on demand) */
+#define FAR_GPA (600ull << 30) /* chunk 4: another PML4 entry */
 #define NP 24             /* model pages per chunk (indices 0..NP-1) */
 #define NPAGES (NCHUNK * NP)
 #define MAXVM 400
@@ -78,7 +83,23 @@ static uint64_t rnd(void)
 }
 static unsigned rn(unsigned n) { return (unsigned)(rnd() % n); }
 
-static uint64_t page_gpa(int p) { return (uint64_t)(p / NP) * 2 * MB + (uint64_t)(p % NP) * PG; }
+static uint64_t chunk_gpa(int c) { return c == NCHUNK - 1 ? FAR_GPA : (uint64_t)c * 2 * MB; }
+static uint64_t page_gpa(int p) { return chunk_gpa(p / NP) + (uint64_t)(p % NP) * PG; }
+
+/* Allocation-failure injection: before some operations the mock is armed to
+ * fail the 1st..3rd frame or table allocation. Every operation of this test
+ * works on one 2 MiB chunk per call, so an -ENOMEM must leave that call's
+ * effect out entirely: the model is left unchanged and the read check and
+ * audit then prove the tables, counters and refcounts were too. */
+static bool injecting;
+static unsigned nomem_seen;
+static bool injected_nomem(int r)
+{
+	if (r != -ENOMEM || !injecting)
+		return false;
+	nomem_seen++;
+	return true;
+}
 
 static void fill(uint8_t *d, uint32_t v)
 {
@@ -204,7 +225,7 @@ static void audit(bool full)
 			/* 2 MiB maps: one reference per frame per VM */
 			for (int c = 0; c < NCHUNK; c++) {
 				uint64_t pde, pte;
-				gpt_debug_entry(g, (uint64_t)c * 2 * MB, &pde, &pte);
+				gpt_debug_entry(g, chunk_gpa(c), &pde, &pte);
 				if ((pde & PTE_P) && (pde & PTE_PS)) {
 					uint64_t f0 = (pde & PTE_ADDR_MASK_2M) >> 12;
 					for (unsigned i = 0; i < 512; i++)
@@ -277,6 +298,8 @@ static void op_write(int v)
 		CHECK(r == -EACCES, "write to read-only page: %d", r);
 		return;
 	}
+	if (injected_nomem(r))
+		return;
 	CHECK(r == 0, "write fault %d", r);
 	uint32_t val = next_val++;
 	fill(gpt_mock_data(&M, f), val);
@@ -303,7 +326,10 @@ static void op_protect(int v)
 	/* the model pages are the only mapped ones except in split huge chunks:
 	 * protect exactly the model pages' span (contiguous within a chunk) */
 	for (int p = lo; p < hi; p++) {
-		CHECK(gpt_protect(vms[v].g, page_gpa(p), PG, w) == 0, "protect");
+		int r = gpt_protect(vms[v].g, page_gpa(p), PG, w);
+		if (injected_nomem(r))
+			return;
+		CHECK(r == 0, "protect %d", r);
 		if (vms[v].m.present[p])
 			vms[v].m.writable[p] = w;
 	}
@@ -320,7 +346,7 @@ static void op_discard(int v)
 	struct model *m = &vms[v].m;
 	if (rn(3) == 0) { /* a whole chunk */
 		int c = rn(NCHUNK);
-		CHECK(gpt_discard(vms[v].g, (uint64_t)c * 2 * MB, 2 * MB) == 0, "discard chunk");
+		CHECK(gpt_discard(vms[v].g, chunk_gpa(c), 2 * MB) == 0, "discard chunk"); /* never allocates */
 		for (int p = c * NP; p < (c + 1) * NP; p++)
 			model_hole(m, p);
 		return;
@@ -328,7 +354,10 @@ static void op_discard(int v)
 	int lo, hi;
 	range(&lo, &hi);
 	for (int p = lo; p < hi; p++) {
-		CHECK(gpt_discard(vms[v].g, page_gpa(p), PG) == 0, "discard");
+		int r = gpt_discard(vms[v].g, page_gpa(p), PG);
+		if (injected_nomem(r))
+			return;
+		CHECK(r == 0, "discard %d", r);
 		model_hole(m, p);
 	}
 }
@@ -336,7 +365,8 @@ static void op_discard(int v)
 static void op_clear_dirty(int v)
 {
 	int c = rn(NCHUNK);
-	CHECK(gpt_clear_dirty(vms[v].g, (uint64_t)c * 2 * MB, rn(2) ? 2 * MB : 8 * PG) == 0, "clear dirty");
+	int r = gpt_clear_dirty(vms[v].g, chunk_gpa(c), rn(2) ? 2 * MB : 8 * PG);
+	CHECK(r == 0 || injected_nomem(r), "clear dirty %d", r);
 }
 
 static void op_pin(int v)
@@ -349,7 +379,7 @@ static void op_pin(int v)
 			CHECK(r == -ENOENT, "pin hole %d", r);
 		else if (!m->writable[p])
 			CHECK(r == -EACCES, "pin read-only %d", r);
-		else {
+		else if (!injected_nomem(r)) {
 			CHECK(r == 0, "pin %d", r);
 			m->pinned[p] = 1;
 		}
@@ -367,8 +397,11 @@ static void op_remap(int v)
 	uint32_t val = next_val++;
 	fill(gpt_mock_data(&M, f), val);
 	bool w = rn(2);
-	CHECK(gpt_remap(vms[v].g, page_gpa(p), PG, f, w ? GPT_WRITABLE : 0) == 0, "remap");
+	int r = gpt_remap(vms[v].g, page_gpa(p), PG, f, w ? GPT_WRITABLE : 0);
 	gpt_mock_put(&M, f);
+	if (injected_nomem(r))
+		return;
+	CHECK(r == 0, "remap %d", r);
 	struct model *m = &vms[v].m;
 	m->present[p] = 1;
 	m->writable[p] = w;
@@ -381,7 +414,10 @@ static void op_clone(int v)
 	if (nlive >= MAXLIVE || nvm >= MAXVM)
 		return;
 	struct gpt *c;
-	CHECK(gpt_clone(vms[v].g, &c) == 0, "clone");
+	int r = gpt_clone(vms[v].g, &c);
+	if (injected_nomem(r))
+		return;
+	CHECK(r == 0, "clone %d", r);
 	vms[nvm].g = c;
 	vms[nvm].m = vms[v].m;
 	/* pinned frames are copied for the child, without the pin */
@@ -405,7 +441,10 @@ static void op_reset(int v)
 	if (s == v)
 		return;
 	int c = rn(NCHUNK);
-	CHECK(gpt_reset_range(vms[v].g, vms[s].g, (uint64_t)c * 2 * MB, 2 * MB) == 0, "reset");
+	int r = gpt_reset_range(vms[v].g, vms[s].g, chunk_gpa(c), 2 * MB);
+	if (injected_nomem(r))
+		return;
+	CHECK(r == 0, "reset %d", r);
 	for (int p = c * NP; p < (c + 1) * NP; p++) {
 		vms[v].m.val[p] = vms[s].m.val[p];
 		vms[v].m.present[p] = vms[s].m.present[p];
@@ -416,8 +455,8 @@ static void op_reset(int v)
 
 static void op_split(int v)
 {
-	int r = gpt_split(vms[v].g, 3 * 2 * MB);
-	CHECK(r == 0 || r == -ENOENT, "split %d", r);
+	int r = gpt_split(vms[v].g, chunk_gpa(3));
+	CHECK(r == 0 || r == -ENOENT || injected_nomem(r), "split %d", r);
 }
 
 static void op_cow(int v) { gpt_set_cow(vms[v].g, rn(4) != 0); }
@@ -440,6 +479,8 @@ static void run_prop(uint64_t run_seed, int steps)
 	nvm = nlive = 0;
 	nleaves = 0;
 	next_val = 1;
+	nomem_seen = 0;
+	injecting = false;
 	step = 0;
 	op_name = "init";
 	seed = run_seed;
@@ -460,7 +501,7 @@ static void run_prop(uint64_t run_seed, int steps)
 	CHECK(gpt_map(vms[0].g, 3 * 2 * MB, 2 * MB, f0, GPT_WRITABLE | GPT_HUGE | GPT_PRIVATE) == 0, "map huge");
 	for (unsigned i = 0; i < 512; i++)
 		gpt_mock_put(&M, f0 + i);
-	for (int p = 0; p < NPAGES; p++) {
+	for (int p = 0; p < 4 * NP; p++) { /* chunk 4 (far) starts empty */
 		vms[0].m.present[p] = vms[0].m.writable[p] = 1;
 		vms[0].m.val[p] = p >= 3 * NP ? next_val + (uint32_t)(p - 3 * NP) : 0;
 	}
@@ -474,6 +515,14 @@ static void run_prop(uint64_t run_seed, int steps)
 		/* bias towards cloning until the tree is big enough */
 		if (nvm < MIN_VMS && rn(3) == 0)
 			k = 0;
+		/* one step in 8: the 1st..3rd frame or table allocation fails */
+		injecting = rn(8) == 0;
+		if (injecting) {
+			if (rn(2))
+				gpt_mock_fail_frame(&M, 1 + rn(3));
+			else
+				gpt_mock_fail_table(&M, 1 + rn(3));
+		}
 		if (k < 12) { op_name = "clone"; op_clone(v); nops[0]++; }
 		else if (k < 50) { op_name = "write"; op_write(v); nops[1]++; }
 		else if (k < 58) { op_name = "protect"; op_protect(v); nops[2]++; }
@@ -485,6 +534,9 @@ static void run_prop(uint64_t run_seed, int steps)
 		else if (k < 88) { op_name = "split"; op_split(v); nops[8]++; }
 		else if (k < 90) { op_name = "cow"; op_cow(v); nops[9]++; }
 		else { op_name = "destroy"; op_destroy(v); nops[10]++; }
+		gpt_mock_fail_frame(&M, 0); /* disarm what the op did not hit */
+		gpt_mock_fail_table(&M, 0);
+		injecting = false;
 		for (int i = 0; i < nvm; i++)
 			if (vms[i].g)
 				check_reads(i);
@@ -513,9 +565,9 @@ static void run_prop(uint64_t run_seed, int steps)
 	expect_ref = NULL;
 	cr_log_info("gpt property test: seed=%" PRIu64 ": %d steps, %d VMs created, %d live at the end; "
 	            "ops clone %u write %u protect %u discard %u clear_dirty %u pin %u remap %u "
-	            "reset %u split %u cow %u destroy %u: PASS (no leak)",
+	            "reset %u split %u cow %u destroy %u; %u injected -ENOMEM: PASS (no leak)",
 	            seed, steps, nvm, live_at_end, nops[0], nops[1], nops[2], nops[3], nops[4],
-	            nops[5], nops[6], nops[7], nops[8], nops[9], nops[10]);
+	            nops[5], nops[6], nops[7], nops[8], nops[9], nops[10], nomem_seen);
 }
 
 #define DEFAULT_SEED 20261125ull

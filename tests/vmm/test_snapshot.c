@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,4 +107,353 @@ Test(snapshot, clone_resumes_after_hypercall_with_its_number)
 		vm_destroy(c);
 	}
 	snapshot_put(s);
+}
+
+/* ---- isolation: 100 clones on 4 threads ------------------------------------ */
+
+static uint64_t snapshot_ram_hash(const struct snapshot *s)
+{
+	uint64_t h = COWVM_FOLD_INIT;
+	for (uint64_t g = 0; g < s->meta.mem_size / PAGE; g++) {
+		const uint64_t *p = (const uint64_t *)snapshot_page(s, g);
+		for (unsigned i = 0; i < PAGE / 8; i++)
+			h = cowvm_fold(h, p[i]);
+	}
+	return h;
+}
+
+static uint64_t window_hash(const struct vm *vm)
+{
+	uint64_t h = COWVM_FOLD_INIT;
+	const uint64_t *p = (const uint64_t *)vm->mem.host;
+	for (uint64_t i = 0; i < vm->mem.size / 8; i++)
+		h = cowvm_fold(h, p[i]);
+	return h;
+}
+
+struct iso_arg {
+	struct snapshot *s;
+	struct vm_pool *pool;
+	int n;
+	int failures;
+	char why[600];
+	uint64_t ids[100];
+};
+
+static void *iso_thread(void *p)
+{
+	struct iso_arg *a = p;
+	struct clone_opts o = { .console = quiet, .timeout_ms = 30000 };
+	for (int i = 0; i < a->n; i++) {
+		struct vmm_err err = { 0 };
+		struct vm *c;
+		if (vm_clone(a->pool, a->s, &o, &c, &err)) {
+			snprintf(a->why, sizeof(a->why), "vm_clone: %s", err.msg);
+			a->failures++;
+			return NULL;
+		}
+		struct vm_result res;
+		uint64_t id = 0, bad = 1, sum = 0;
+		if (vm_run(c, &res, &err) || res.end != VM_END_EXIT || res.status ||
+		    vm_result_report(&res, "snap.id", &id) || vm_result_report(&res, "snap.bad", &bad) ||
+		    vm_result_report(&res, "snap.checksum", &sum) || id != c->clone_id || bad ||
+		    sum != model_checksum(4 << 8, 4 << 8, id)) {
+			snprintf(a->why, sizeof(a->why), "clone %llu: end %d status %d id %llu bad %llu: %s",
+			         (unsigned long long)c->clone_id, res.end, res.status, (unsigned long long)id,
+			         (unsigned long long)bad, res.msg);
+			a->failures++;
+		}
+		a->ids[i] = id;
+		vm_release(a->pool, c);
+	}
+	return NULL;
+}
+
+Test(snapshot, hundred_clones_on_four_threads_are_isolated, .timeout = 300)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = boot_snapshot("snaptest:mib=4", 64 * MiB);
+	uint64_t before = snapshot_ram_hash(s);
+	struct vm_pool *pool;
+	struct vmm_err err = { 0 };
+	cr_assert_eq(vm_pool_create(4, &pool, &err), 0);
+	struct iso_arg a[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct iso_arg){ .s = s, .pool = pool, .n = 25 };
+		cr_assert_eq(pthread_create(&t[i], NULL, iso_thread, &a[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	char seen[101] = { 0 };
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(a[i].failures, 0, "thread %d: %s", i, a[i].why);
+		for (int j = 0; j < 25; j++) {
+			cr_assert(a[i].ids[j] >= 1 && a[i].ids[j] <= 100, "clone id %llu", (unsigned long long)a[i].ids[j]);
+			cr_assert_not(seen[a[i].ids[j]], "clone id %llu twice", (unsigned long long)a[i].ids[j]);
+			seen[a[i].ids[j]] = 1;
+		}
+	}
+	/* Every clone wrote all 1024 pages; the snapshot must not have moved. */
+	cr_assert_eq(snapshot_ram_hash(s), before, "the snapshot's memory changed");
+	struct vm_pool_stats ps;
+	vm_pool_get_stats(pool, &ps);
+	cr_assert_leq(ps.created, 4, "pool created %llu shells for 4 threads", (unsigned long long)ps.created);
+	cr_assert_geq(ps.reused, 96);
+	vm_pool_destroy(pool);
+	snapshot_put(s);
+}
+
+/* ---- reset ---------------------------------------------------------------- */
+
+static void save_state(struct vm *vm, struct vcpu_state *st)
+{
+	struct vmm_err err = { 0 };
+	cr_assert_eq(vcpu_complete_io(vm->vcpus[0].fd, vm->vcpus[0].run, &err), 0, "%s", err.msg);
+	cr_assert_eq(vcpu_state_save(vm->vcpus[0].fd, &vm->msrs, st, &err), 0, "%s", err.msg);
+}
+
+#define MSR_IA32_TSC 0x10
+
+static void assert_same_state(const struct vcpu_state *a, const struct vcpu_state *b)
+{
+	cr_assert_eq(memcmp(&a->regs, &b->regs, sizeof(a->regs)), 0, "general registers differ (rip %#llx vs %#llx)",
+	             (unsigned long long)a->regs.rip, (unsigned long long)b->regs.rip);
+	cr_assert_eq(memcmp(&a->sregs, &b->sregs, sizeof(a->sregs)), 0, "system registers differ");
+	cr_assert_eq(memcmp(&a->xsave, &b->xsave, sizeof(a->xsave)), 0, "XSAVE state differs");
+	cr_assert_eq(memcmp(&a->xcrs, &b->xcrs, sizeof(a->xcrs)), 0, "XCRs differ");
+	cr_assert_eq(memcmp(&a->debugregs, &b->debugregs, sizeof(a->debugregs)), 0, "debug registers differ");
+	cr_assert_eq(a->mp_state.mp_state, b->mp_state.mp_state);
+	cr_assert_eq(a->nmsrs, b->nmsrs);
+	for (uint32_t i = 0; i < a->nmsrs; i++) {
+		cr_assert_eq(a->msrs[i].index, b->msrs[i].index);
+		if (a->msrs[i].index != MSR_IA32_TSC) /* the TSC runs on, by design */
+			cr_assert_eq(a->msrs[i].data, b->msrs[i].data, "MSR %#x: %#llx vs %#llx", a->msrs[i].index,
+			             (unsigned long long)a->msrs[i].data, (unsigned long long)b->msrs[i].data);
+	}
+}
+
+static void reset_is_bit_exact(enum dirty_mode dm, unsigned remap_min)
+{
+	struct snapshot *s = boot_snapshot("snaptest:mib=8,touch=1500", 64 * MiB);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000, .dirty = dm, .reset_remap_min = remap_min };
+	struct vmm_err err = { 0 };
+	struct vm *c;
+	cr_assert_eq(vm_clone(NULL, s, &o, &c, &err), 0, "%s", err.msg);
+	uint64_t ram0 = window_hash(c);
+	struct vcpu_state st0, st1;
+	save_state(c, &st0);
+	struct vm_result res1, res2;
+	run_clone(c, &res1);
+	cr_assert_eq(res1.end, VM_END_EXIT, "%s", res1.msg);
+	cr_assert_eq(report(&res1, "snap.bad"), 0);
+	cr_assert_neq(window_hash(c), ram0, "the run changed nothing?");
+	struct reset_stats rs;
+	cr_assert_eq(vm_reset(c, &rs, &err), 0, "vm_reset: %s", err.msg);
+	/* The guest wrote 1500 pages (plus its stack): all of them were seen. */
+	cr_assert_geq(rs.dirty_pages, 1500, "reset saw %llu dirty pages", (unsigned long long)rs.dirty_pages);
+	cr_assert_lt(rs.dirty_pages, 1600);
+	cr_assert_eq(window_hash(c), ram0, "guest RAM after reset differs from the clone's start");
+	save_state(c, &st1);
+	assert_same_state(&st0, &st1);
+	/* Same input, same output: the second run reports exactly the same. */
+	run_clone(c, &res2);
+	cr_assert_eq(res2.end, VM_END_EXIT, "%s", res2.msg);
+	cr_assert_eq(res2.nreports, res1.nreports);
+	for (unsigned i = 0; i < res1.nreports; i++) {
+		cr_assert_str_eq(res1.reports[i].key, res2.reports[i].key);
+		cr_assert_eq(res1.reports[i].value, res2.reports[i].value, "%s differs", res1.reports[i].key);
+	}
+	cr_assert_eq(vm_reset(c, &rs, &err), 0, "%s", err.msg);
+	cr_assert_eq(window_hash(c), ram0);
+	vm_destroy(c);
+	snapshot_put(s);
+}
+
+Test(reset, restores_memory_and_registers_bit_exactly_dirty_ring) { REQUIRE_KVM(); reset_is_bit_exact(DIRTY_RING, UINT32_MAX); }
+Test(reset, restores_memory_and_registers_bit_exactly_chunk_drop) { REQUIRE_KVM(); reset_is_bit_exact(DIRTY_RING, 1); }
+Test(reset, restores_memory_and_registers_bit_exactly_dirty_bitmap) { REQUIRE_KVM(); reset_is_bit_exact(DIRTY_BITMAP, RESET_REMAP_MIN_DEFAULT); }
+
+Test(reset, gpt_tracks_exactly_the_written_pages)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = boot_snapshot("snaptest:mib=4,touch=100", 64 * MiB);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	struct vmm_err err = { 0 };
+	struct vm *c;
+	cr_assert_eq(vm_clone(NULL, s, &o, &c, &err), 0, "%s", err.msg);
+	struct vm_mem_stats m;
+	cr_assert_eq(vm_mem_stats(c, &m, &err), 0, "%s", err.msg);
+	/* Right after the clone only the page holding the hypercall block
+	 * (the clone number went there) is private. */
+	cr_assert_eq(m.gpt_private_pages, 1);
+	cr_assert_eq(m.leaves_private, 1);
+	cr_assert_eq(m.leaves_shared, 64 * MiB / (2 * MiB) - 1);
+	struct vm_result res;
+	run_clone(c, &res);
+	cr_assert_eq(res.end, VM_END_EXIT, "%s", res.msg);
+	cr_assert_eq(vm_mem_stats(c, &m, &err), 0, "%s", err.msg);
+	/* 100 heap pages and a few stack pages. */
+	cr_assert_geq(m.gpt_private_pages, 100);
+	cr_assert_leq(m.gpt_private_pages, 104, "%llu private pages", (unsigned long long)m.gpt_private_pages);
+	cr_assert_geq(m.host_private_bytes, 100 * PAGE);
+	for (uint64_t p = 0; p < 100; p++) {
+		uint64_t frame, flags;
+		uint64_t gpa = ((c->layout.heap_base + PAGE - 1) & ~(PAGE - 1)) + p * PAGE;
+		cr_assert_eq(gpt_lookup(c->gpt, gpa, &frame, &flags), 0);
+		cr_assert(flags & GPT_PRIVATE, "heap page %llu not private in the GPT", (unsigned long long)p);
+		cr_assert(flags & GPT_DIRTY);
+		cr_assert_geq(frame, s->fam->frames.nroot, "page %llu still names a snapshot frame", (unsigned long long)p);
+	}
+	struct reset_stats rs;
+	cr_assert_eq(vm_reset(c, &rs, &err), 0, "%s", err.msg);
+	cr_assert_eq(vm_mem_stats(c, &m, &err), 0, "%s", err.msg);
+	cr_assert_eq(m.gpt_private_pages, 1);
+	vm_destroy(c);
+	snapshot_put(s);
+}
+
+/* ---- layers ---------------------------------------------------------------- */
+
+Test(layers, clone_of_a_clone_snapshot_reads_the_layer)
+{
+	REQUIRE_KVM();
+	struct snapshot *root = boot_snapshot("snaptest:mib=4,layers=1,touch=16", 64 * MiB);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000, .snapshots = true };
+	struct vmm_err err = { 0 };
+	struct vm *a;
+	cr_assert_eq(vm_clone(NULL, root, &o, &a, &err), 0, "%s", err.msg);
+	struct vm_result res;
+	run_clone(a, &res);
+	cr_assert_eq(res.end, VM_END_SNAPSHOT, "%s", res.msg);
+	cr_assert_eq(report(&res, "snap.bad"), 0);
+	struct snapshot *layer;
+	cr_assert_eq(snapshot_take(a, &layer, &err), 0, "snapshot_take of a clone: %s", err.msg);
+	cr_assert_not_null(layer->parent);
+	cr_assert_eq(layer->depth, 1);
+	/* Only what the clone changed: 16 heap pages, stack, the id page. */
+	cr_assert_geq(layer->ncaptured, 16);
+	cr_assert_leq(layer->ncaptured, 24, "layer captured %llu pages", (unsigned long long)layer->ncaptured);
+	/* The clone that made the layer runs on and finishes. */
+	run_clone(a, &res);
+	cr_assert_eq(res.end, VM_END_EXIT, "%s", res.msg);
+	cr_assert_eq(res.status, 0);
+	uint64_t maker = a->clone_id;
+	vm_destroy(a);
+	for (int i = 0; i < 3; i++) {
+		struct vm *b;
+		cr_assert_eq(vm_clone(NULL, layer, &o, &b, &err), 0, "%s", err.msg);
+		run_clone(b, &res);
+		cr_assert_eq(res.end, VM_END_EXIT, "%s", res.msg);
+		cr_assert_eq(report(&res, "snap.seen"), maker, "layer clone saw writer %llu",
+		             (unsigned long long)report(&res, "snap.seen"));
+		cr_assert_eq(report(&res, "snap.bad"), 0);
+		cr_assert_eq(report(&res, "snap.id"), (uint64_t)i + 1);
+		/* And reset of a layer clone goes back to the layer. */
+		uint64_t sum = report(&res, "snap.checksum");
+		cr_assert_eq(vm_reset(b, NULL, &err), 0, "%s", err.msg);
+		run_clone(b, &res);
+		cr_assert_eq(report(&res, "snap.seen"), maker);
+		cr_assert_eq(report(&res, "snap.checksum"), sum);
+		vm_destroy(b);
+	}
+	snapshot_put(root); /* the layer keeps its parent alive */
+	struct vm *b;
+	cr_assert_eq(vm_clone(NULL, layer, &o, &b, &err), 0, "%s", err.msg);
+	run_clone(b, &res);
+	cr_assert_eq(report(&res, "snap.seen"), maker);
+	vm_destroy(b);
+	snapshot_put(layer);
+}
+
+/* ---- serverless shape: warm ------------------------------------------------ */
+
+Test(warm, each_clone_answers_its_own_request)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = boot_snapshot("warm:mib=16", 64 * MiB);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	struct vmm_err err = { 0 };
+	struct vm_pool *pool;
+	cr_assert_eq(vm_pool_create(2, &pool, &err), 0);
+	for (uint64_t i = 1; i <= 10; i++) {
+		struct vm *c;
+		cr_assert_eq(vm_clone(pool, s, &o, &c, &err), 0, "%s", err.msg);
+		uint64_t req[2 + 8] = { COWVM_REQ_MAGIC, 8 };
+		uint64_t want = COWVM_FOLD_INIT;
+		for (int k = 0; k < 8; k++) {
+			req[2 + k] = i * 1000 + (uint64_t)k;
+			want = cowvm_fold(want, cowvm_warm_value(req[2 + k]));
+		}
+		cr_assert_eq(vm_guest_write(c, c->layout.in_base, req, sizeof(req), &err), 0, "%s", err.msg);
+		struct vm_result res;
+		run_clone(c, &res);
+		cr_assert_eq(res.end, VM_END_EXIT, "%s", res.msg);
+		cr_assert_eq(res.status, 0);
+		struct cowvm_response resp;
+		cr_assert_eq(vm_guest_read(c, c->layout.out_base, &resp, sizeof(resp), &err), 0);
+		cr_assert_eq(resp.magic, COWVM_RESP_MAGIC);
+		cr_assert_eq(resp.clone, c->clone_id);
+		cr_assert_eq(resp.status, 0);
+		cr_assert_eq(resp.nkeys, 8);
+		cr_assert_eq(resp.sum, want);
+		vm_release(pool, c);
+	}
+	/* A bad request gets status 1, not a crash. */
+	struct vm *c;
+	cr_assert_eq(vm_clone(pool, s, &o, &c, &err), 0, "%s", err.msg);
+	uint64_t bad[2] = { 0xdead, 1u << 30 };
+	cr_assert_eq(vm_guest_write(c, c->layout.in_base, bad, sizeof(bad), &err), 0);
+	struct vm_result res;
+	run_clone(c, &res);
+	cr_assert_eq(res.status, 1);
+	/* Host writes outside RAM are refused. */
+	cr_assert_eq(vm_guest_write(c, c->mem.size - 8, bad, sizeof(bad), &err), -EFAULT);
+	vm_release(pool, c);
+	vm_pool_destroy(pool);
+	snapshot_put(s);
+}
+
+/* ---- lifetime: 1,000 clones, no leaks ---------------------------------------- */
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	cr_assert_not_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+Test(lifetime, thousand_clones_leak_nothing, .timeout = 600)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = boot_snapshot("snaptest:mib=1,touch=4", 64 * MiB);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	struct vmm_err err = { 0 };
+	uint64_t tables0 = gpt_domain_live_tables(s->fam->dom);
+	int fds0 = count_fds();
+	struct vm_pool *pool;
+	cr_assert_eq(vm_pool_create(2, &pool, &err), 0);
+	for (int i = 0; i < 1000; i++) {
+		struct vm *c;
+		/* Every 10th without the pool: a full KVM VM create/destroy. */
+		struct vm_pool *p = i % 10 ? pool : NULL;
+		cr_assert_eq(vm_clone(p, s, &o, &c, &err), 0, "clone %d: %s", i, err.msg);
+		struct vm_result res;
+		run_clone(c, &res);
+		cr_assert_eq(res.end, VM_END_EXIT, "clone %d: %s", i, res.msg);
+		if (i % 3 == 0)
+			vm_release(p, c);
+		else
+			vm_destroy(c);
+	}
+	vm_pool_destroy(pool);
+	cr_assert_eq(count_fds(), fds0, "fds leaked");
+	cr_assert_eq(gpt_domain_live_tables(s->fam->dom), tables0, "GPT tables leaked");
+	cr_assert_eq(ram_frames_live_private(&s->fam->frames), 0, "private frames leaked");
+	snapshot_put(s);
+	cr_assert_eq(count_fds(), fds0 - 1, "the snapshot's memfd was not closed");
 }

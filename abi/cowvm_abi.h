@@ -139,7 +139,8 @@ struct cowvm_request {
 struct cowvm_response {
 	uint64_t magic;
 	uint64_t clone;          /* the snapshot call's return value */
-	uint64_t status;         /* 0 ok, 1 bad request, 2 key out of range */
+	uint64_t status;         /* 0 ok (an all-zero input buffer is no request),
+	                          * 1 bad request, 2 key out of range */
 	uint64_t nkeys;
 	uint64_t sum;            /* fold of cowvm_warm_value(key) over the keys */
 };

@@ -91,6 +91,10 @@ void snapshot_put(struct snapshot *s)
 		free(s->overlay);
 		free(s->chunk_overlay);
 		free(s->meta.vcpu);
+		for (struct snap_file_ref *f = atomic_load(&s->file), *p; f; f = p) {
+			p = f->prev;
+			free(f);
+		}
 		family_put(s->fam);
 		free(s);
 		s = parent; /* drop the reference s held on its parent */

@@ -43,6 +43,17 @@ struct snap_meta {
 	struct vcpu_state *vcpu;   /* nvcpus entries (copied by the constructors) */
 };
 
+/* A file the snapshot was saved to or loaded from (snapshot_file.c):
+ * layers saved later refer to the newest one by path and ID. Entries are
+ * pushed atomically and freed only with the snapshot, so readers need no
+ * lock. */
+struct snap_file_ref {
+	struct snap_file_ref *prev;
+	uint64_t id;               /* the file's ID (its metadata checksum) */
+	uint64_t size;             /* the file's length in bytes */
+	char path[];               /* absolute */
+};
+
 struct snapshot {
 	atomic_uint refs;
 	struct snapshot *parent;   /* NULL for a root */
@@ -58,6 +69,7 @@ struct snapshot {
 	uint64_t *chunk_overlay;   /* bitmap per 2 MiB chunk: has overlay pages */
 	struct gpt *gpt;
 	atomic_ullong next_clone;  /* clone numbers handed out (1, 2, ...) */
+	_Atomic(struct snap_file_ref *) file; /* newest first; NULL: never saved */
 };
 
 /* Take a snapshot of a VM stopped after VM_END_SNAPSHOT (or any stopped VM):

@@ -23,11 +23,16 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-# The main demo: boot the guest-stub, print its greeting, then touch 512 MiB
-# of a 1 GiB guest and show the checksum and how long it took.
+# The main demo: boot the guest-stub, print its greeting, touch 512 MiB of a
+# 1 GiB guest; then warm a guest up, snapshot it to a file, run 200 clones of
+# it (each answers a request) and show one clone's memory.
 demo: build
 	./$(BUILD)/vmm/cowvm run --workload hello
 	./$(BUILD)/vmm/cowvm run --mem 1G --workload memtouch:mode=seq,op=write,mib=512 --reports
+	./$(BUILD)/vmm/cowvm run --mem 256M --workload warm:mib=64 --snapshot-out $(BUILD)/warm.snap
+	python3 tools/warm_request.py 0 1 2 3 4 5 6 7 > $(BUILD)/request.bin
+	./$(BUILD)/vmm/cowvm clone --from $(BUILD)/warm.snap -n 200 --jobs 2 --input $(BUILD)/request.bin
+	./$(BUILD)/vmm/cowvm stats --from $(BUILD)/warm.snap
 
 # The whole test suite: unit tests, KVM integration tests (skipped visibly,
 # with a count, where /dev/kvm is missing) and the ThreadSanitizer build of

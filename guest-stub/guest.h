@@ -53,6 +53,9 @@ struct workload_env {
 };
 /* value of argument `key` of the selected workload, or NULL */
 const char *wl_arg(const struct workload_env *env, const char *key);
+/* numeric argument `key` (decimal or 0x hex), dflt if absent; a bad number
+ * prints a message and sets *bad */
+uint64_t wl_arg_u64(const struct workload_env *env, const char *key, uint64_t dflt, int *bad);
 int wl_hello(const struct workload_env *env);
 int wl_memtouch(const struct workload_env *env);
 int wl_fault(const struct workload_env *env);

@@ -9,19 +9,6 @@
 #define PAGE 4096ull
 #define QW_PER_PAGE (PAGE / 8)
 
-static uint64_t num_arg(const struct workload_env *env, const char *key, uint64_t dflt, int *bad)
-{
-	const char *s = wl_arg(env, key);
-	uint64_t v;
-	if (!s)
-		return dflt;
-	if (parse_u64(s, &v)) {
-		*bad = 1;
-		return dflt;
-	}
-	return v;
-}
-
 static int64_t snapshot_here(void)
 {
 	return hcall(COWVM_HC_SNAPSHOT, 0, 0, 0, 0);
@@ -63,8 +50,8 @@ static uint64_t fold_pages(volatile uint64_t *buf, uint64_t npages)
 int wl_snaptest(const struct workload_env *env)
 {
 	int badarg = 0;
-	uint64_t mib = num_arg(env, "mib", 4, &badarg);
-	uint64_t layers = num_arg(env, "layers", 0, &badarg);
+	uint64_t mib = wl_arg_u64(env, "mib", 4, &badarg);
+	uint64_t layers = wl_arg_u64(env, "layers", 0, &badarg);
 	uint64_t base = (env->heap_base + PAGE - 1) & ~(PAGE - 1);
 	uint64_t avail = env->heap_size - (base - env->heap_base);
 	if (badarg || !mib || mib > avail >> 20) {
@@ -72,7 +59,7 @@ int wl_snaptest(const struct workload_env *env)
 		return 3;
 	}
 	uint64_t npages = mib << 8;
-	uint64_t touch = num_arg(env, "touch", npages, &badarg);
+	uint64_t touch = wl_arg_u64(env, "touch", npages, &badarg);
 	if (touch > npages)
 		touch = npages;
 	volatile uint64_t *buf = (volatile uint64_t *)(uintptr_t)base;
@@ -121,7 +108,7 @@ int wl_snaptest(const struct workload_env *env)
 int wl_warm(const struct workload_env *env)
 {
 	int badarg = 0;
-	uint64_t mib = num_arg(env, "mib", 16, &badarg);
+	uint64_t mib = wl_arg_u64(env, "mib", 16, &badarg);
 	uint64_t base = (env->heap_base + PAGE - 1) & ~(PAGE - 1);
 	uint64_t avail = env->heap_size - (base - env->heap_base);
 	if (badarg || !mib || mib > avail >> 20) {

@@ -10,6 +10,22 @@ const char *wl_arg(const struct workload_env *env, const char *key)
 	return fdt_string(env->fdt, "/chosen/" COWVM_FDT_ARGS_NODE, key);
 }
 
+uint64_t wl_arg_u64(const struct workload_env *env, const char *key, uint64_t dflt, int *bad)
+{
+	const char *s = wl_arg(env, key);
+	uint64_t v;
+	if (!s)
+		return dflt;
+	if (parse_u64(s, &v)) {
+		print("guest: bad number for ");
+		print(key);
+		print("\n");
+		*bad = 1;
+		return dflt;
+	}
+	return v;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(const struct workload_env *);

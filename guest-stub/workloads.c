@@ -14,21 +14,6 @@ int wl_hello(const struct workload_env *env)
 	return 0;
 }
 
-static uint64_t arg_u64(const struct workload_env *env, const char *key, uint64_t dflt, int *bad)
-{
-	const char *s = wl_arg(env, key);
-	uint64_t v;
-	if (!s)
-		return dflt;
-	if (parse_u64(s, &v)) {
-		print("memtouch: bad number for ");
-		print(key);
-		print("\n");
-		*bad = 1;
-	}
-	return v;
-}
-
 /*
  * memtouch mode=seq|rand op=read|write mib=N iters=N seed=N
  * Touches the first qword of every page of an N MiB heap buffer, in order
@@ -43,9 +28,9 @@ int wl_memtouch(const struct workload_env *env)
 	const char *mode = wl_arg(env, "mode"), *op = wl_arg(env, "op");
 	int rnd = mode && streq(mode, "rand");
 	int wr = op && streq(op, "write");
-	uint64_t mib = arg_u64(env, "mib", 16, &bad);
-	uint64_t iters = arg_u64(env, "iters", 1, &bad);
-	uint64_t seed = arg_u64(env, "seed", 1, &bad);
+	uint64_t mib = wl_arg_u64(env, "mib", 16, &bad);
+	uint64_t iters = wl_arg_u64(env, "iters", 1, &bad);
+	uint64_t seed = wl_arg_u64(env, "seed", 1, &bad);
 	if (bad)
 		return 3;
 	if ((mode && !rnd && !streq(mode, "seq")) || (op && !wr && !streq(op, "read"))) {

@@ -5,14 +5,15 @@
 #include <string.h>
 #include <sys/mman.h>
 
-int guest_mem_alloc(struct guest_mem *m, uint64_t size, struct vmm_err *e)
+/* A new window of `size` bytes: anonymous (fd < 0) or MAP_PRIVATE of fd. */
+static int map_window(struct guest_mem *m, uint64_t size, int fd, struct vmm_err *e)
 {
 	memset(m, 0, sizeof(*m));
 	if (!size || size & 0xfff)
 		return vmm_fail(e, -EINVAL, "guest memory size %#llx is not a positive multiple of 4 KiB",
 		                (unsigned long long)size);
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	int flags = MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
 	if (p == MAP_FAILED)
 		return vmm_fail(e, -errno, "mmap of %llu MiB guest RAM failed: %s",
 		                (unsigned long long)(size >> 20), strerror(errno));
@@ -20,6 +21,11 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size, struct vmm_err *e)
 	m->size = size;
 	m->owned = 1;
 	return 0;
+}
+
+int guest_mem_alloc(struct guest_mem *m, uint64_t size, struct vmm_err *e)
+{
+	return map_window(m, size, -1, e);
 }
 
 void guest_mem_free(struct guest_mem *m)
@@ -31,18 +37,7 @@ void guest_mem_free(struct guest_mem *m)
 
 int guest_mem_map_file(struct guest_mem *m, uint64_t size, int fd, struct vmm_err *e)
 {
-	memset(m, 0, sizeof(*m));
-	if (!size || size & 0xfff)
-		return vmm_fail(e, -EINVAL, "guest memory size %#llx is not a positive multiple of 4 KiB",
-		                (unsigned long long)size);
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
-	if (p == MAP_FAILED)
-		return vmm_fail(e, -errno, "mmap of %llu MiB snapshot RAM failed: %s",
-		                (unsigned long long)(size >> 20), strerror(errno));
-	m->host = p;
-	m->size = size;
-	m->owned = 1;
-	return 0;
+	return map_window(m, size, fd, e);
 }
 
 int guest_mem_remap_file(struct guest_mem *m, int fd, struct vmm_err *e)

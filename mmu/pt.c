@@ -11,7 +11,7 @@
 #include <errno.h>
 
 #define PTE_PAT_4K    (1ull << 7)  /* PAT bit in a 4 KiB PTE (SDM table 4-20) */
-#define PTE_PAT_LARGE (1ull << 12) /* PAT bit in a 2M/1G leaf (tables 4-17, 4-18) */
+#define PTE_PAT_LARGE (1ull << 12) /* PAT bit in a 2M/1G leaf (tables 4-18, 4-16) */
 
 static int page_size_level(uint64_t page_size)
 {

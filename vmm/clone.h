@@ -42,9 +42,14 @@ int vm_pool_create(unsigned max_idle, struct vm_pool **out, struct vmm_err *e);
 void vm_pool_destroy(struct vm_pool *p);
 void vm_pool_get_stats(struct vm_pool *p, struct vm_pool_stats *st);
 
-/* Default per-chunk threshold (private pages) above which reset drops the
- * whole 2 MiB chunk instead of copying pages back; see docs/snapshots.md. */
-#define RESET_REMAP_MIN_DEFAULT 64
+/* Default per-chunk threshold (private pages) from which reset drops the
+ * whole 2 MiB chunk instead of copying pages back: never. Measured here
+ * (docs/benchmarks-snapshot.md), dropping makes the reset itself cheaper
+ * from about 32 pages per chunk, but the guest's next run refaults every
+ * dropped page it touches (a COW fault, and a read fault for each page it
+ * only reads) and that costs more than the copies saved at every density
+ * up to a full chunk. reset_remap_min still selects dropping per clone. */
+#define RESET_REMAP_MIN_DEFAULT UINT32_MAX
 
 struct clone_opts {
 	vm_console_fn console;    /* NULL = stdout */

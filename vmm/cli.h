@@ -4,4 +4,8 @@
 #include <stdio.h>
 int cli_run(int argc, char **argv);
 void cli_run_usage(FILE *f);
+int cli_clone(int argc, char **argv);
+void cli_clone_usage(FILE *f);
+int cli_stats(int argc, char **argv);
+void cli_stats_usage(FILE *f);
 #endif

@@ -10,6 +10,8 @@
 
 #include "cli.h"
 #include "size_parse.h"
+#include "snapshot.h"
+#include "snapshot_file.h"
 #include "vm.h"
 
 #define GUEST_FILE_MAX (64u << 20)
@@ -19,6 +21,7 @@ void cli_run_usage(FILE *f)
 	fprintf(f,
 	        "usage: cowvm run [--mem SIZE] [--vcpus N] [--timeout MS]\n"
 	        "                 [--workload NAME[:k=v,...]] [--guest PATH] [--reports]\n"
+	        "                 [--snapshot-out FILE]\n"
 	        "\n"
 	        "Boot a guest on KVM, print its console (COM1 and the write hypercall)\n"
 	        "on stdout and exit with the guest's exit status.\n"
@@ -33,6 +36,10 @@ void cli_run_usage(FILE *f)
 	        "  --guest PATH      boot this static x86_64 ELF instead of the built-in\n"
 	        "                    guest-stub (it must follow docs/architecture.md)\n"
 	        "  --reports         print the guest's reported values (key=value) on stderr\n"
+	        "  --snapshot-out FILE  when the guest asks for a snapshot (snaptest, warm),\n"
+	        "                    save it to FILE (see `cowvm clone`); the guest then runs\n"
+	        "                    on as the original. Without it the guest is told no\n"
+	        "                    snapshot was taken.\n"
 	        "  -h, --help        this help\n"
 	        "\n"
 	        "A guest exception ends the run with a one-line report on stderr and exit\n"
@@ -95,14 +102,31 @@ static int exit_code_for_create_error(int code)
 	}
 }
 
+/* Take the snapshot the guest asked for and write it to `path`. */
+static int save_snapshot(struct vm *vm, const char *path, struct vmm_err *e)
+{
+	struct snapshot *s;
+	int r = snapshot_take(vm, &s, e);
+	if (r)
+		return r;
+	r = snapshot_save(s, path, e);
+	if (!r)
+		fprintf(stderr, "cowvm: snapshot saved to %s (%llu MiB guest, %llu non-zero pages)\n", path,
+		        (unsigned long long)(s->meta.mem_size >> 20), (unsigned long long)s->ncaptured);
+	snapshot_put(s);
+	return r;
+}
+
 int cli_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "mem", required_argument, 0, 'm' },     { "vcpus", required_argument, 0, 'c' },
 		{ "timeout", required_argument, 0, 't' }, { "workload", required_argument, 0, 'w' },
 		{ "guest", required_argument, 0, 'g' },   { "reports", no_argument, 0, 'r' },
+		{ "snapshot-out", required_argument, 0, 's' },
 		{ "help", no_argument, 0, 'h' },          { 0, 0, 0, 0 },
 	};
+	const char *snap_out = NULL;
 	struct vm_config cfg = { .mem_size = 64ull << 20, .nvcpus = 1 };
 	struct vmm_err err = { 0 };
 	const char *workload = "hello", *guest_path = NULL;
@@ -129,6 +153,7 @@ int cli_run(int argc, char **argv)
 		case 'w': workload = optarg; break;
 		case 'g': guest_path = optarg; break;
 		case 'r': show_reports = 1; break;
+		case 's': snap_out = optarg; break;
 		case 'h': cli_run_usage(stdout); return 0;
 		default:
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -148,6 +173,7 @@ int cli_run(int argc, char **argv)
 		cfg.guest_image = img;
 	}
 
+	cfg.snapshots = snap_out != NULL;
 	struct vm *vm;
 	int r = vm_create(&cfg, &vm, &err);
 	if (r) {
@@ -157,6 +183,18 @@ int cli_run(int argc, char **argv)
 	}
 	struct vm_result res;
 	r = vm_run(vm, &res, &err);
+	if (!r && res.end == VM_END_SNAPSHOT) {
+		r = save_snapshot(vm, snap_out, &err);
+		if (r) {
+			fflush(stdout);
+			fprintf(stderr, "cowvm run: %s\n", err.msg);
+			vm_destroy(vm);
+			free(img);
+			return COWVM_EXIT_VMM_ERROR;
+		}
+		vm->cfg.snapshots = false; /* one snapshot per run: later requests hear -ENOSYS */
+		r = vm_run(vm, &res, &err);
+	}
 	fflush(stdout);
 	int code;
 	switch (res.end) {

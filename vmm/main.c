@@ -17,6 +17,8 @@ static void usage(FILE *f)
 	        "\n"
 	        "commands:\n"
 	        "  run       boot a guest (the built-in guest-stub by default) and run a workload\n"
+	        "  clone     run N clones of a snapshot file, print latency and memory\n"
+	        "  stats     show a snapshot file and the memory of one clone of it\n"
 	        "  help      show this help, or `cowvm help run` for a command's options\n"
 	        "\n"
 	        "exit codes: the guest's exit status (0..200); %d bad usage or input;\n"
@@ -36,6 +38,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		if (argc > 2 && !strcmp(argv[2], "run"))
 			cli_run_usage(stdout);
+		else if (argc > 2 && !strcmp(argv[2], "clone"))
+			cli_clone_usage(stdout);
+		else if (argc > 2 && !strcmp(argv[2], "stats"))
+			cli_stats_usage(stdout);
 		else {
 			usage(stdout);
 			printf("\n");
@@ -49,6 +55,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cli_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "clone"))
+		return cli_clone(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stats"))
+		return cli_stats(argc - 1, argv + 1);
 	fprintf(stderr, "cowvm: unknown command '%s' (try cowvm --help)\n", cmd);
 	return COWVM_EXIT_USAGE;
 }

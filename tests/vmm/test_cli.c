@@ -354,3 +354,97 @@ Test(cli_kvm, spin_timeout)
 	expect_one_stderr_line(r, "spin timeout");
 	free(r);
 }
+
+/* ---- snapshots: run --snapshot-out, clone, stats ------------------------------- */
+
+Test(cli_clone_errors, no_from)          { expect_usage_error(ARGS("clone")); }
+Test(cli_clone_errors, n_zero)           { expect_usage_error(ARGS("clone", "--from", "/x", "-n", "0")); }
+Test(cli_clone_errors, n_garbage)        { expect_usage_error(ARGS("clone", "--from", "/x", "-n", "many")); }
+Test(cli_clone_errors, jobs_too_many)    { expect_usage_error(ARGS("clone", "--from", "/x", "--jobs", "65")); }
+Test(cli_clone_errors, timeout_zero)     { expect_usage_error(ARGS("clone", "--from", "/x", "--timeout", "0")); }
+Test(cli_clone_errors, unknown_option)   { expect_usage_error(ARGS("clone", "--bogus")); }
+Test(cli_clone_errors, stray_positional) { expect_usage_error(ARGS("clone", "--from", "/x", "extra")); }
+Test(cli_clone_errors, missing_file)     { expect_usage_error(ARGS("clone", "--from", "/nonexistent.snap")); }
+Test(cli_clone_errors, not_a_snapshot)   { expect_usage_error(ARGS("clone", "--from", "/etc/passwd")); }
+Test(cli_clone_errors, directory)        { expect_usage_error(ARGS("clone", "--from", "/")); }
+Test(cli_clone_errors, input_missing)
+{
+	expect_usage_error(ARGS("clone", "--from", "/etc/passwd", "--input", "/nonexistent"));
+}
+Test(cli_clone_errors, input_too_big)
+{
+	char path[] = "/tmp/cowvm-big-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, COWVM_IOBUF_SIZE + 1), 0);
+	close(fd);
+	expect_usage_error(ARGS("clone", "--from", "/etc/passwd", "--input", path));
+	unlink(path);
+}
+Test(cli_stats_errors, no_from)          { expect_usage_error(ARGS("stats")); }
+Test(cli_stats_errors, not_a_snapshot)   { expect_usage_error(ARGS("stats", "--from", "/etc/passwd")); }
+Test(cli_stats_errors, unknown_option)   { expect_usage_error(ARGS("stats", "-x")); }
+
+Test(cli_help, clone_and_stats_help)
+{
+	struct run *r = run_cowvm(20, ARGS("help", "clone"));
+	expect_exit(r, 0, "cowvm help clone");
+	cr_expect_not_null(strstr(r->out, "--from FILE"));
+	cr_expect_not_null(strstr(r->out, "--jobs"));
+	free(r);
+	r = run_cowvm(20, ARGS("stats", "--help"));
+	expect_exit(r, 0, "cowvm stats --help");
+	cr_expect_not_null(strstr(r->out, "VmRSS/VmPTE"));
+	free(r);
+}
+
+Test(cli_kvm, snapshot_out_clone_and_stats)
+{
+	need_kvm();
+	char dir[] = "/tmp/cowvm-cli-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char snap[64], req[64];
+	snprintf(snap, sizeof(snap), "%s/warm.snap", dir);
+	snprintf(req, sizeof(req), "%s/req.bin", dir);
+	struct run *r = run_cowvm(30, ARGS("run", "--workload", "warm:mib=4", "--snapshot-out", snap));
+	expect_exit(r, 0, "cowvm run --snapshot-out");
+	cr_expect_not_null(strstr(r->err, "snapshot saved to"), "stderr '%s'", r->err);
+	free(r);
+
+	/* A request for keys 1, 2, 3 (struct cowvm_request). */
+	uint64_t q[5] = { COWVM_REQ_MAGIC, 3, 1, 2, 3 };
+	FILE *f = fopen(req, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(q, sizeof(q), 1, f), 1u);
+	fclose(f);
+	r = run_cowvm(60, ARGS("clone", "--from", snap, "-n", "20", "--jobs", "2", "--input", req));
+	expect_exit(r, 0, "cowvm clone -n 20");
+	cr_expect_not_null(strstr(r->out, "20 ok, 0 failed"), "stdout '%s'", r->out);
+	cr_expect_not_null(strstr(r->out, "clone (vm_clone)"), "stdout '%s'", r->out);
+	free(r);
+
+	/* A request for a key out of range makes every clone exit 2. */
+	q[2] = 1ull << 40;
+	f = fopen(req, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(q, sizeof(q), 1, f), 1u);
+	fclose(f);
+	r = run_cowvm(60, ARGS("clone", "--from", snap, "-n", "3", "--input", req));
+	expect_exit(r, 1, "cowvm clone with a bad key");
+	cr_expect_not_null(strstr(r->out, "0 ok, 3 failed"), "stdout '%s'", r->out);
+	free(r);
+
+	r = run_cowvm(30, ARGS("stats", "--from", snap));
+	expect_exit(r, 0, "cowvm stats");
+	cr_expect_not_null(strstr(r->out, "(root)"), "stdout '%s'", r->out);
+	cr_expect_not_null(strstr(r->out, "after clone"), "stdout '%s'", r->out);
+	free(r);
+
+	/* An unwritable output path: a VMM error, after the guest asked. */
+	r = run_cowvm(30, ARGS("run", "--workload", "warm:mib=4", "--snapshot-out", "/nonexistent/dir/x.snap"));
+	expect_exit(r, COWVM_EXIT_VMM_ERROR, "cowvm run --snapshot-out /nonexistent/...");
+	free(r);
+	unlink(snap);
+	unlink(req);
+	rmdir(dir);
+}

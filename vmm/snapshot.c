@@ -133,13 +133,12 @@ static int snap_new(const struct snap_meta *m, int memfd, struct snapshot **out,
 	memcpy(vs, m->vcpu, m->nvcpus * sizeof(*vs));
 	s->meta.vcpu = vs;
 	s->memfd = memfd;
-	uint64_t words = (m->mem_size / PAGE + 63) / 64, cwords = (m->mem_size / CHUNK + 63) / 64;
+	uint64_t cwords = (m->mem_size / CHUNK + 63) / 64;
 	s->chunk_overlay = calloc(cwords, 8);
 	if (!s->chunk_overlay) {
 		snapshot_put(s);
 		return vmm_fail(e, -ENOMEM, "out of memory for the snapshot");
 	}
-	(void)words;
 	/* Seal: nobody (us included) can change the snapshot's RAM any more;
 	 * clones map it MAP_PRIVATE and get their own copy of what they write. */
 	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {
@@ -264,31 +263,57 @@ static int page_is_zero(const uint8_t *p)
 	return 1;
 }
 
-/* Root: copy every resident non-zero page of the booted VM's anonymous RAM
- * (mincore tells which pages exist; the rest read as zero) into the memfd. */
+/* Which pages of [host, host + npages pages) exist (present or swapped out,
+ * from /proc/self/pagemap: bit 63 present, bit 62 swapped); a page never
+ * touched reads as zero and needs no copy. Without pagemap every page is
+ * looked at (zero pages are still skipped by the caller). */
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+static int page_exists(int pagemap, const uint8_t *host, uint64_t p, uint64_t *buf, uint64_t *buf_first,
+                       uint64_t *buf_n, uint64_t npages)
+{
+	if (pagemap < 0)
+		return 1;
+	if (p < *buf_first || p >= *buf_first + *buf_n) {
+		uint64_t n = npages - p < 4096 ? npages - p : 4096;
+		off_t off = (off_t)(((uintptr_t)host / PAGE + p) * 8);
+		ssize_t got = pread(pagemap, buf, n * 8, off);
+		if (got != (ssize_t)(n * 8))
+			return 1; /* cannot tell: look at the page */
+		*buf_first = p;
+		*buf_n = n;
+	}
+	return (buf[p - *buf_first] & (PM_PRESENT | PM_SWAPPED)) != 0;
+}
+
+/* Root: copy every existing non-zero page of the booted VM's anonymous RAM
+ * into the memfd (holes elsewhere). */
 static int capture_root(struct vm *vm, int memfd, uint64_t *copied, struct vmm_err *e)
 {
 	uint64_t size = vm->mem.size, npages = size / PAGE;
-	unsigned char *vec = malloc(npages);
+	uint64_t *pm = malloc(4096 * sizeof(uint64_t));
 	uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0);
-	int r = 0;
-	if (!vec || dst == MAP_FAILED)
-		r = vmm_fail(e, -ENOMEM, "cannot map the snapshot memfd for writing");
-	else if (mincore(vm->mem.host, size, vec))
-		r = vmm_fail(e, -errno, "mincore on guest RAM failed: %s", strerror(errno));
-	uint64_t n = 0;
-	for (uint64_t p = 0; !r && p < npages; p++) {
+	int err = dst == MAP_FAILED ? errno : 0;
+	if (!pm || dst == MAP_FAILED) {
+		free(pm);
+		return vmm_fail(e, -(pm ? err : ENOMEM), "cannot map the snapshot memfd for writing: %s",
+		                strerror(pm ? err : ENOMEM));
+	}
+	int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t n = 0, first = 0, nbuf = 0;
+	for (uint64_t p = 0; p < npages; p++) {
 		const uint8_t *src = vm->mem.host + p * PAGE;
-		if (!(vec[p] & 1) || page_is_zero(src))
+		if (!page_exists(pagemap, vm->mem.host, p, pm, &first, &nbuf, npages) || page_is_zero(src))
 			continue;
 		memcpy(dst + p * PAGE, src, PAGE);
 		n++;
 	}
-	if (dst != MAP_FAILED)
-		munmap(dst, size); /* before sealing: F_SEAL_WRITE needs no writable mapping */
-	free(vec);
+	if (pagemap >= 0)
+		close(pagemap);
+	munmap(dst, size); /* before sealing: F_SEAL_WRITE needs no writable mapping */
+	free(pm);
 	*copied = n;
-	return r;
+	return 0;
 }
 
 struct collect {

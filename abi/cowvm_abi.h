@@ -50,6 +50,11 @@
  * negative errno-style code).
  */
 #define COWVM_GPA_DOORBELL 0x1000000000ull /* 64 GiB: just above the largest RAM */
+/* Fuzzing coverage: the AFL++ shared-memory map itself, mapped here (a
+ * second memslot) when a fuzzer runs the guest. The guest page tables map
+ * the whole window user-writable; the boot info says how much is backed. */
+#define COWVM_GPA_COVERAGE 0x1000200000ull /* 64 GiB + 2 MiB */
+#define COWVM_COVERAGE_MAX 0x100000ull     /* at most 1 MiB of map */
 #define COWVM_HC_PORT     0x0500
 #define COWVM_HC_PORT_END 0x050f /* the hypercall port range */
 #define COWVM_COM1_PORT   0x03f8 /* 16550 data register: byte to the console */
@@ -64,7 +69,10 @@ enum cowvm_hc_nr {
 	                          * runs on), N >= 1 in clone number N (resumed
 	                          * right after this call), -ENOSYS if the VMM
 	                          * takes no snapshots */
-	COWVM_HC_FUZZ      = 32, /* reserved for the fuzzing front end */
+	COWVM_HC_FUZZ      = 32, /* a0 = enum cowvm_fuzz_op */
+};
+enum cowvm_fuzz_op {
+	COWVM_FUZZ_ABORT = 1,    /* the target aborts (assertion): SIGABRT to AFL */
 };
 #define COWVM_HC_WRITE_MAX 65536u
 #define COWVM_HC_KEY_MAX   64u
@@ -83,6 +91,7 @@ struct cowvm_hcall {
 #define COWVM_FDT_INPUT      "cowvm,input"       /* <u64 base, u64 size>: VMM -> guest buffer */
 #define COWVM_FDT_OUTPUT     "cowvm,output"      /* <u64 base, u64 size>: guest -> VMM buffer */
 #define COWVM_FDT_NCPUS      "cowvm,ncpus"       /* u32 */
+#define COWVM_FDT_COVERAGE   "cowvm,coverage"    /* <u64 base, u64 size>: AFL map (size 0: none) */
 #define COWVM_IOBUF_SIZE     0x10000ull          /* each of input and output */
 
 /* ---- exit codes of `cowvm run` --------------------------------------------- */
@@ -116,6 +125,12 @@ static inline uint64_t cowvm_xorshift64(uint64_t *s)
 	return *s = x;
 }
 #define COWVM_FOLD_INIT 0xcbf29ce484222325ull
+
+/* Fuzzing: each input arrives at the start of the input buffer. */
+struct cowvm_fuzz_input {
+	uint64_t len;            /* <= input buffer size - 8 */
+	uint8_t data[];
+};
 
 /* snaptest: the first qword of heap page p holds cowvm_snap_value(p, 0)
  * before the snapshot and cowvm_snap_value(p, id) after clone `id` wrote it. */

@@ -53,7 +53,7 @@ ISR_NOERR 2
 ISR_NOERR 3
 ISR_NOERR 4
 ISR_NOERR 5
-ISR_NOERR 6
+/* #UD doubles as the system-call gate: see isr6 below. */
 ISR_NOERR 7
 ISR_ERR   8
 ISR_NOERR 9
@@ -79,6 +79,51 @@ ISR_NOERR 28
 ISR_ERR   29
 ISR_ERR   30
 ISR_NOERR 31
+
+/*
+ * System calls. `int N` and SYSCALL from ring 3 do not reach a non-PVM guest
+ * kernel on PVM-based hosts (seen: `int $0x80` raises #UD, SYSCALL stays in
+ * user mode), but exceptions are delivered through the IDT everywhere. So a
+ * system call is `ud2` followed by the marker bytes "CS" (0f 0b 43 53), with
+ * RAX = number, RDI = argument; the #UD handler recognises the marker, runs
+ * kernel_syscall in ring 0 and returns past it with the result in RAX. Any
+ * other #UD is reported like every exception.
+ * Stack on entry: [0] RIP, [8] CS, [16] RFLAGS, [24] RSP, [32] SS; the
+ * 40-byte frame plus 9 pushes keep RSP 16-byte aligned at the call.
+ */
+	.globl isr6
+isr6:	push	%rax
+	mov	8(%rsp), %rax		/* faulting RIP */
+	cmpl	$0x53430b0f, (%rax)	/* ud2; .byte 'C', 'S' */
+	jne	1f
+	addq	$4, 8(%rsp)		/* resume after the marker */
+	pop	%rax
+	push	%rcx
+	push	%rdx
+	push	%rsi
+	push	%rdi
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	sub	$8, %rsp
+	mov	%rdi, %rsi		/* arg */
+	mov	%rax, %rdi		/* nr */
+	call	kernel_syscall
+	add	$8, %rsp
+	pop	%r11
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rdi
+	pop	%rsi
+	pop	%rdx
+	pop	%rcx
+	iretq
+1:	pop	%rax
+	pushq	$0
+	pushq	$6
+	jmp	isr_common
 
 /* Stack here: [0] vector, [8] error code, [16] RIP, [24] CS, [32] RFLAGS. */
 isr_common:

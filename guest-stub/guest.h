@@ -50,6 +50,7 @@ struct workload_env {
 	uint64_t cpu, ncpus;
 	uint64_t heap_base, heap_size;
 	uint64_t in_base, in_size, out_base, out_size;
+	uint64_t cov_base, cov_size;   /* fuzzing coverage map (size 0: none) */
 };
 /* value of argument `key` of the selected workload, or NULL */
 const char *wl_arg(const struct workload_env *env, const char *key);
@@ -62,5 +63,15 @@ int wl_fault(const struct workload_env *env);
 int wl_spin(const struct workload_env *env);
 int wl_snaptest(const struct workload_env *env);
 int wl_warm(const struct workload_env *env);
+int wl_fuzz(const struct workload_env *env);
+
+/* snapshot of the whole guest here: 0 original, N clone N, < 0 none */
+int64_t hc_snapshot(void);
+
+/* fuzzing runtime (fuzz_rt.c, not instrumented) */
+void fuzz_cov_init(uint64_t base, uint64_t size);
+void fuzz_abort(void) __attribute__((noreturn));
+/* ring-0 system calls of the stub kernel (kernel_syscall.c, int $0x80) */
+int64_t kernel_syscall(uint64_t nr, uint64_t arg);
 
 #endif

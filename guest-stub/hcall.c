@@ -20,6 +20,11 @@ void hc_exit(int status)
 		__asm__ volatile("pause");
 }
 
+int64_t hc_snapshot(void)
+{
+	return hcall(COWVM_HC_SNAPSHOT, 0, 0, 0, 0);
+}
+
 void hc_report(const char *key, uint64_t value)
 {
 	hcall(COWVM_HC_REPORT, (uint64_t)(uintptr_t)key, value, 0, 0);

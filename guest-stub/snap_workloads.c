@@ -9,11 +9,6 @@
 #define PAGE 4096ull
 #define QW_PER_PAGE (PAGE / 8)
 
-static int64_t snapshot_here(void)
-{
-	return hcall(COWVM_HC_SNAPSHOT, 0, 0, 0, 0);
-}
-
 /* Which clone wrote the pattern this memory holds (0: the snapshot's own);
  * lives in guest RAM, so a layer snapshot carries it to its clones. */
 static volatile uint64_t pattern_writer;
@@ -67,7 +62,7 @@ int wl_snaptest(const struct workload_env *env)
 		buf[p * QW_PER_PAGE] = cowvm_snap_value(p, 0);
 		buf[p * QW_PER_PAGE + 1] = p;
 	}
-	int64_t id = snapshot_here();
+	int64_t id = hc_snapshot();
 	if (id < 0) {
 		print("snaptest: the VMM took no snapshot\n");
 		return 5;
@@ -91,7 +86,7 @@ int wl_snaptest(const struct workload_env *env)
 		/* Snapshot this clone's state as a layer; its clones start here. */
 		layers--;
 		pattern_writer = (uint64_t)id;
-		int64_t id2 = snapshot_here();
+		int64_t id2 = hc_snapshot();
 		if (id2 <= 0)
 			return id2 < 0 ? 5 : 0; /* the layer's original runs on: done */
 		id = id2;
@@ -126,7 +121,7 @@ int wl_warm(const struct workload_env *env)
 		vals[pos] = cowvm_warm_value(k);
 	}
 	hc_report("warm.slots", nslots);
-	int64_t id = snapshot_here();
+	int64_t id = hc_snapshot();
 	if (id < 0)
 		id = 0; /* no snapshot: serve the request as the original */
 

@@ -36,6 +36,7 @@ static const struct {
 	{ "spin", wl_spin },
 	{ "snaptest", wl_snaptest },
 	{ "warm", wl_warm },
+	{ "fuzz", wl_fuzz },
 };
 
 int user_main(uint64_t fdt_addr, uint64_t cpu)
@@ -55,6 +56,8 @@ int user_main(uint64_t fdt_addr, uint64_t cpu)
 		print("guest: boot info lacks heap/input/output\n");
 		return 121;
 	}
+	if (fdt_u64_pair(&fdt, "/chosen", COWVM_FDT_COVERAGE, &env.cov_base, &env.cov_size))
+		env.cov_base = env.cov_size = 0; /* optional: no fuzzer */
 	if (cpu != 0) {
 		/* Secondary vCPUs have no work yet; HLT from ring 3 would be a
 		 * #GP, so ask the VMM to park this vCPU. */

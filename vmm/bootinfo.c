@@ -33,6 +33,7 @@ int bootinfo_write(struct guest_mem *mem, const struct bootinfo *bi, struct vmm_
 	r = r ?: prop_pair(fdt, COWVM_FDT_HEAP, bi->heap_base, bi->heap_size);
 	r = r ?: prop_pair(fdt, COWVM_FDT_INPUT, bi->in_base, bi->in_size);
 	r = r ?: prop_pair(fdt, COWVM_FDT_OUTPUT, bi->out_base, bi->out_size);
+	r = r ?: prop_pair(fdt, COWVM_FDT_COVERAGE, COWVM_GPA_COVERAGE, bi->coverage_size);
 	r = r ?: fdt_begin_node(fdt, COWVM_FDT_ARGS_NODE);
 	for (unsigned i = 0; !r && i < bi->workload->nargs; i++)
 		r = fdt_property_string(fdt, bi->workload->args[i].key, bi->workload->args[i].value);

@@ -17,6 +17,7 @@ struct bootinfo {
 	const struct wl_request *workload;
 	uint64_t heap_base, heap_size;
 	uint64_t in_base, in_size, out_base, out_size;
+	uint64_t coverage_size;     /* bytes of AFL map at COWVM_GPA_COVERAGE, 0 = none */
 };
 
 int bootinfo_write(struct guest_mem *mem, const struct bootinfo *bi, struct vmm_err *e);

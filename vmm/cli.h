@@ -8,4 +8,7 @@ int cli_clone(int argc, char **argv);
 void cli_clone_usage(FILE *f);
 int cli_stats(int argc, char **argv);
 void cli_stats_usage(FILE *f);
+int cli_fuzz_target(int argc, char **argv);
+int cli_replay(int argc, char **argv);
+void cli_fuzz_usage(FILE *f);
 #endif

@@ -200,6 +200,7 @@ int cli_run(int argc, char **argv)
 	switch (res.end) {
 	case VM_END_EXIT: code = res.status; break;
 	case VM_END_EXCEPTION:
+	case VM_END_ABORT:
 		fprintf(stderr, "cowvm: %s\n", res.msg);
 		code = COWVM_EXIT_EXCEPTION;
 		break;

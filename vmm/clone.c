@@ -158,6 +158,8 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 	vm->cfg.console = o->console;
 	vm->cfg.console_ctx = o->console_ctx;
 	vm->cfg.snapshots = o->snapshots;
+	vm->cfg.should_stop = o->should_stop;
+	vm->cfg.should_stop_ctx = o->should_stop_ctx;
 	vm->cfg.reset_remap_min = o->reset_remap_min ? o->reset_remap_min : RESET_REMAP_MIN_DEFAULT;
 	vm->layout = s->meta.layout;
 	vm->snap_hc_gpa = 0;
@@ -274,6 +276,22 @@ int vm_reset(struct vm *vm, struct reset_stats *st, struct vmm_err *e)
 	r = r ?: write_clone_id(vm, e);
 	vm->snap_hc_gpa = 0;
 	return r;
+}
+
+int vm_reset_copy(struct vm *vm, struct vmm_err *e)
+{
+	if (!vm->snap)
+		return vmm_fail(e, -EINVAL, "vm_reset_copy: this VM is not a clone");
+	int r = vm_harvest_dirty(vm, e); /* empties the log; the GPT is reset whole below */
+	if (r)
+		return r;
+	memcpy(vm->mem.host, snapshot_root(vm->snap)->map, vm->mem.size);
+	apply_overlay(vm, vm->snap);
+	r = gpt_reset_range(vm->gpt, vm->snap->gpt, 0, vm->mem.size);
+	if (r)
+		return vmm_fail(e, r, "resetting the GPT failed: %s", strerror(-r));
+	r = restore_vcpus(vm, vm->snap, e);
+	return r ?: write_clone_id(vm, e);
 }
 
 void vm_release(struct vm_pool *pool, struct vm *vm)

@@ -58,6 +58,8 @@ struct clone_opts {
 	bool snapshots;           /* the clone may take layer snapshots */
 	enum dirty_mode dirty;    /* DIRTY_RING (default when 0) or DIRTY_BITMAP */
 	unsigned reset_remap_min; /* 0 = RESET_REMAP_MIN_DEFAULT; UINT32_MAX = never */
+	bool (*should_stop)(void *ctx); /* vm_config.should_stop for the clone's runs */
+	void *should_stop_ctx;
 };
 
 /* A runnable clone of s (pool may be NULL: a new shell, destroyed by
@@ -73,6 +75,10 @@ struct reset_stats {
 };
 /* Bring a stopped clone back to its snapshot: memory, GPT, vCPUs. */
 int vm_reset(struct vm *vm, struct reset_stats *st, struct vmm_err *e);
+
+/* The baseline reset: copy ALL of guest RAM back from the snapshot (plus
+ * GPT and vCPUs), O(memory). For comparisons (fuzz --reset-mode copy). */
+int vm_reset_copy(struct vm *vm, struct vmm_err *e);
 
 /* Give a clone back: reset its memory and keep the shell in the pool (or
  * destroy it when the pool is full, NULL, or the reset fails). */

@@ -30,10 +30,12 @@ static void console_write(struct vm *vm, const char *buf, size_t len)
 	}
 }
 
-typedef enum vm_action (*hc_fn)(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc);
+/* A handler gets the copied block and the guest address it came from. */
+typedef enum vm_action (*hc_fn)(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc, uint64_t gpa);
 
-static enum vm_action hc_write(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc)
+static enum vm_action hc_write(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc, uint64_t gpa)
 {
+	(void)gpa;
 	(void)v;
 	if (hc->args[1] > COWVM_HC_WRITE_MAX) {
 		hc->ret = -E2BIG;
@@ -49,16 +51,18 @@ static enum vm_action hc_write(struct vm *vm, struct vcpu *v, struct cowvm_hcall
 	return VM_CONTINUE;
 }
 
-static enum vm_action hc_exit(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc)
+static enum vm_action hc_exit(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc, uint64_t gpa)
 {
+	(void)gpa;
 	uint64_t s = hc->args[0];
 	int status = s > 200 ? 200 : (int)s; /* 201.. are the VMM's own codes */
 	vm_stop(vm, VM_END_EXIT, status, NULL, "guest exited with status %d (vCPU %u)", status, v->index);
 	return VM_STOP;
 }
 
-static enum vm_action hc_exception(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc)
+static enum vm_action hc_exception(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc, uint64_t gpa)
 {
+	(void)gpa;
 	struct vm_exception x = { hc->args[0], hc->args[1], hc->args[2], hc->args[3], hc->args[4] };
 	vm_stop(vm, VM_END_EXCEPTION, 0, &x,
 	        "guest exception %s vector=%llu on vCPU %u: rip=%#llx cr2=%#llx error=%#llx rflags=%#llx",
@@ -68,8 +72,9 @@ static enum vm_action hc_exception(struct vm *vm, struct vcpu *v, struct cowvm_h
 	return VM_STOP;
 }
 
-static enum vm_action hc_report(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc)
+static enum vm_action hc_report(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc, uint64_t gpa)
 {
+	(void)gpa;
 	(void)v;
 	const char *k = gpa_ptr(&vm->mem, hc->args[0], 1);
 	uint64_t avail = k ? vm->mem.size - hc->args[0] : 0;
@@ -98,8 +103,9 @@ static enum vm_action hc_report(struct vm *vm, struct vcpu *v, struct cowvm_hcal
 	return VM_CONTINUE;
 }
 
-static enum vm_action hc_park(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc)
+static enum vm_action hc_park(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc, uint64_t gpa)
 {
+	(void)gpa;
 	(void)vm, (void)v;
 	hc->ret = 0;
 	return VM_PARK;
@@ -121,13 +127,28 @@ static enum vm_action hc_snapshot(struct vm *vm, struct vcpu *v, struct cowvm_hc
 	return VM_STOP;
 }
 
-/* The hypercall table; the COWVM_HC_FUZZ slot is filled by later work. */
+/* Fuzz-target events: only an abort so far (SIGABRT for the fuzzer). */
+static enum vm_action hc_fuzz(struct vm *vm, struct vcpu *v, struct cowvm_hcall *hc, uint64_t gpa)
+{
+	(void)gpa;
+	if (hc->args[0] != COWVM_FUZZ_ABORT) {
+		hc->ret = -EINVAL;
+		return VM_CONTINUE;
+	}
+	hc->ret = 0;
+	vm_stop(vm, VM_END_ABORT, 0, NULL, "guest target aborted (vCPU %u)", v->index);
+	return VM_STOP;
+}
+
+/* The hypercall table. */
 static const hc_fn hc_table[] = {
 	[COWVM_HC_WRITE] = hc_write,
 	[COWVM_HC_EXIT] = hc_exit,
 	[COWVM_HC_EXCEPTION] = hc_exception,
 	[COWVM_HC_REPORT] = hc_report,
 	[COWVM_HC_PARK] = hc_park,
+	[COWVM_HC_SNAPSHOT] = hc_snapshot,
+	[COWVM_HC_FUZZ] = hc_fuzz,
 };
 
 static enum vm_action hypercall(struct vm *vm, struct vcpu *v, uint64_t gpa)
@@ -143,10 +164,8 @@ static enum vm_action hypercall(struct vm *vm, struct vcpu *v, uint64_t gpa)
 	memcpy(&hc, blk, sizeof(hc));
 	enum vm_action a = VM_CONTINUE;
 	hc_fn fn = hc.nr < sizeof(hc_table) / sizeof(hc_table[0]) ? hc_table[hc.nr] : NULL;
-	if (hc.nr == COWVM_HC_SNAPSHOT)
-		a = hc_snapshot(vm, v, &hc, gpa);
-	else if (fn)
-		a = fn(vm, v, &hc);
+	if (fn)
+		a = fn(vm, v, &hc, gpa);
 	else
 		hc.ret = -ENOSYS;
 	memcpy(&blk->ret, &hc.ret, sizeof(hc.ret));

@@ -19,6 +19,8 @@ static void usage(FILE *f)
 	        "  run       boot a guest (the built-in guest-stub by default) and run a workload\n"
 	        "  clone     run N clones of a snapshot file, print latency and memory\n"
 	        "  stats     show a snapshot file and the memory of one clone of it\n"
+	        "  fuzz-target  run a guest fuzz target as an AFL++ forkserver target\n"
+	        "  replay    rerun fuzz inputs in the guest, print crash reports\n"
 	        "  help      show this help, or `cowvm help run` for a command's options\n"
 	        "\n"
 	        "exit codes: the guest's exit status (0..200); %d bad usage or input;\n"
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
 			cli_clone_usage(stdout);
 		else if (argc > 2 && !strcmp(argv[2], "stats"))
 			cli_stats_usage(stdout);
+		else if (argc > 2 && (!strcmp(argv[2], "fuzz-target") || !strcmp(argv[2], "replay")))
+			cli_fuzz_usage(stdout);
 		else {
 			usage(stdout);
 			printf("\n");
@@ -59,6 +63,10 @@ int main(int argc, char **argv)
 		return cli_clone(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stats"))
 		return cli_stats(argc - 1, argv + 1);
+	if (!strcmp(cmd, "fuzz-target"))
+		return cli_fuzz_target(argc - 1, argv + 1);
+	if (!strcmp(cmd, "replay"))
+		return cli_replay(argc - 1, argv + 1);
 	fprintf(stderr, "cowvm: unknown command '%s' (try cowvm --help)\n", cmd);
 	return COWVM_EXIT_USAGE;
 }

@@ -169,6 +169,9 @@ static int build_layout(struct vm *vm, struct bootinfo *bi, struct vmm_err *e)
 	/* The hypercall doorbell: no RAM behind it, so a store exits (MMIO). */
 	r = r ?: guest_paging_map(gp, COWVM_GPA_DOORBELL, COWVM_GPA_DOORBELL + 0x1000,
 	                          PTE_US | PTE_RW | PTE_NX, e);
+	/* The coverage window: backed only when a fuzzer attaches its map. */
+	r = r ?: guest_paging_map(gp, COWVM_GPA_COVERAGE, COWVM_GPA_COVERAGE + COWVM_COVERAGE_MAX,
+	                          PTE_US | PTE_RW | PTE_NX, e);
 	return r;
 }
 
@@ -183,7 +186,13 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct vmm_err *e)
 
 	const void *img = cfg->guest_image ? cfg->guest_image : guest_stub_elf;
 	size_t img_len = cfg->guest_image ? cfg->guest_image_len : guest_stub_elf_len;
-	struct bootinfo bi = { .mem_size = cfg->mem_size, .ncpus = cfg->nvcpus, .workload = &vm->cfg.workload };
+	struct bootinfo bi = { .mem_size = cfg->mem_size, .ncpus = cfg->nvcpus, .workload = &vm->cfg.workload,
+	                       .coverage_size = cfg->coverage_size };
+	if (cfg->coverage_size > COWVM_COVERAGE_MAX || cfg->coverage_size % 4096) {
+		vm_destroy(vm);
+		return vmm_fail(e, -EINVAL, "coverage map size must be a multiple of 4 KiB up to %llu KiB",
+		                COWVM_COVERAGE_MAX >> 10);
+	}
 	r = elf_load(img, img_len, &vm->mem, COWVM_GPA_IMAGE_MIN, cfg->mem_size - 2 * COWVM_IOBUF_SIZE,
 	             &vm->image, e);
 	r = r ?: build_layout(vm, &bi, e);
@@ -314,5 +323,28 @@ int vm_guest_read(struct vm *vm, uint64_t gpa, void *data, uint64_t len, struct 
 		return vmm_fail(e, -EFAULT, "guest range %#llx+%#llx is outside guest RAM",
 		                (unsigned long long)gpa, (unsigned long long)len);
 	memcpy(data, p, len);
+	return 0;
+}
+
+int vm_map_coverage(struct vm *vm, void *host, uint64_t size, struct vmm_err *e)
+{
+	if (!size || size % 4096 || size > COWVM_COVERAGE_MAX || (uintptr_t)host % 4096)
+		return vmm_fail(e, -EINVAL, "coverage map must be 4 KiB aligned, 4 KiB..%llu KiB",
+		                COWVM_COVERAGE_MAX >> 10);
+	struct kvm_userspace_memory_region slot = {
+		.slot = 1, .guest_phys_addr = COWVM_GPA_COVERAGE, .memory_size = size,
+		.userspace_addr = (uintptr_t)host,
+	};
+	int r = KVM_IOCTL(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot, e);
+	if (r < 0)
+		return r;
+	/* Pinned frames shared with the host: their leaf is exclusive, clone
+	 * copies it at once, reset (which walks RAM only) never touches it. */
+	if (vm->gpt && gpt_lookup(vm->gpt, COWVM_GPA_COVERAGE, NULL, NULL) == -ENOENT) {
+		r = gpt_populate(vm->gpt, COWVM_GPA_COVERAGE, size, GPT_WRITABLE);
+		r = r ?: gpt_pin_range(vm->gpt, COWVM_GPA_COVERAGE, size);
+		if (r)
+			return vmm_fail(e, r, "pinning the coverage map in the GPT failed: %s", strerror(-r));
+	}
 	return 0;
 }

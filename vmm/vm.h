@@ -44,6 +44,13 @@ struct vm_config {
 	 * VM_END_SNAPSHOT so the caller can take it (snapshot.h); when false
 	 * the guest gets -ENOSYS and runs on as the original. */
 	bool snapshots;
+	/* Bytes of fuzzing coverage map the guest is told about (boot info);
+	 * the map itself is attached with vm_map_coverage(). 0 = none. */
+	uint64_t coverage_size;
+	/* Polled by the run supervisor (at least every 10 ms): true ends the
+	 * run as VM_END_TIMEOUT (the fuzzer killed what it thinks is the child). */
+	bool (*should_stop)(void *ctx);
+	void *should_stop_ctx;
 	/* Clones: private pages in a 2 MiB chunk from which reset drops the
 	 * chunk (MADV_DONTNEED) instead of copying pages back (clone.h). */
 	unsigned reset_remap_min;
@@ -56,6 +63,7 @@ enum vm_end {
 	VM_END_SHUTDOWN,   /* triple fault */
 	VM_END_ERROR,      /* KVM/VMM failure or guest misbehaviour: msg */
 	VM_END_SNAPSHOT,   /* guest asked for a snapshot (cfg.snapshots): take it */
+	VM_END_ABORT,      /* the guest's fuzz target aborted (COWVM_FUZZ_ABORT) */
 };
 
 struct vm_exception {
@@ -132,6 +140,12 @@ void vm_destroy(struct vm *vm);
  * RAM). No guest is loaded and no vCPU state is set. */
 int vm_create_shell(uint64_t mem_size, unsigned nvcpus, enum dirty_mode dm, int fd,
                     struct vm **out, struct vmm_err *e);
+
+/* Attach a fuzzing coverage map (host memory, e.g. the AFL++ shm; size a
+ * multiple of 4 KiB, <= COWVM_COVERAGE_MAX) at COWVM_GPA_COVERAGE as memslot
+ * 1. In a clone the range is also mapped in the GPT as pinned frames: an
+ * exclusive leaf, never shared and never reset. */
+int vm_map_coverage(struct vm *vm, void *host, uint64_t size, struct vmm_err *e);
 
 /* Harvest the dirty log into the GPT (vCPUs stopped). */
 int vm_harvest_dirty(struct vm *vm, struct vmm_err *e);

@@ -205,6 +205,12 @@ int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
 		if (vm->cfg.timeout_ms && (tick.tv_sec > deadline.tv_sec ||
 		                           (tick.tv_sec == deadline.tv_sec && tick.tv_nsec > deadline.tv_nsec)))
 			tick = deadline;
+		if (vm->cfg.should_stop && vm->cfg.should_stop(vm->cfg.should_stop_ctx)) {
+			pthread_mutex_unlock(&mu);
+			vm_stop(vm, VM_END_TIMEOUT, 0, NULL, "stopped: its watcher asked (fuzzer timeout)");
+			pthread_mutex_lock(&mu);
+			continue;
+		}
 		if (pthread_cond_timedwait(&cv, &mu, &tick) == ETIMEDOUT && vm->cfg.timeout_ms) {
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);

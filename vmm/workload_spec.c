@@ -25,9 +25,10 @@ static const struct wl_spec {
 	{ "spin", { { 0 } } },
 	{ "snaptest", { { "mib", ARG_NUM, 0 }, { "layers", ARG_NUM, 0 }, { "touch", ARG_NUM, 0 } } },
 	{ "warm", { { "mib", ARG_NUM, 0 } } },
+	{ "fuzz", { { "target", ARG_ENUM, "parser|warm|syscall" }, { "mib", ARG_NUM, 0 } } },
 };
 
-const char *wl_names(void) { return "hello, memtouch, fault, spin, snaptest, warm"; }
+const char *wl_names(void) { return "hello, memtouch, fault, spin, snaptest, warm, fuzz"; }
 
 const char *wl_help(void)
 {
@@ -43,7 +44,9 @@ const char *wl_help(void)
 	       "                             writes its own pattern into T pages (all) and\n"
 	       "                             checks it; layers=1 snapshots again in the clone\n"
 	       "  warm[:mib=N]               build an N MiB (16) table, snapshot, then answer\n"
-	       "                             one request (input buffer) per clone\n";
+	       "                             one request (input buffer) per clone\n"
+	       "  fuzz:target=T[,mib=N]      a fuzz target (parser|warm|syscall), run one\n"
+	       "                             input per snapshot reset (see cowvm fuzz-target)\n";
 }
 
 static int valid_number(const char *s)

@@ -1,0 +1,392 @@
+/*
+ * cli_fuzz.c - `cowvm fuzz-target` (an AFL++ forkserver target, no AFL
+ * patches) and `cowvm replay` (rerun inputs, print crash reports).
+ *
+ * Forkserver (AFL++ 4.04c protocol, fds 198 = control in, 199 = status out):
+ * we send a hello with FS_OPT_ENABLED | FS_OPT_MAPSIZE (and FS_OPT_SHDMEM_FUZZ
+ * when AFL offers shared-memory test cases, whose confirmation we read back);
+ * then per input AFL writes 4 bytes, we answer with a "child pid" and, after
+ * the run, a wait(2)-style status. The guest is not a process, so the pid is
+ * a SENTINEL: a tiny process that only sleeps. AFL kills it on a timeout; the
+ * run supervisor notices within 10 ms (should_stop polls waitpid), stops the
+ * guest cleanly and we report SIGKILL; the next input gets a new sentinel.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fuzz.h"
+#include "size_parse.h"
+
+#define FORKSRV_CTL 198
+#define FORKSRV_ST 199
+#define FS_OPT_ENABLED 0x80000001u
+#define FS_OPT_MAPSIZE 0x40000000u
+#define FS_OPT_SHDMEM_FUZZ 0x01000000u
+#define FS_OPT_SET_MAPSIZE(x) (((x) - 1) << 1)
+#define AFL_DEFAULT_MAP 65536u
+#define SENTINEL_STACK 16384
+
+void cli_fuzz_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: cowvm fuzz-target --target T [--mem SIZE] [--mib N] [--reset-mode M]\n"
+	        "                         [--timeout MS] [FILE]\n"
+	        "       cowvm replay --target T [--mem SIZE] [--mib N] [--reset-mode M]\n"
+	        "                    [--timeout MS] FILE...\n"
+	        "\n"
+	        "fuzz-target runs a guest-stub fuzz target as an AFL++ forkserver target:\n"
+	        "  afl-fuzz -i seeds -o out -- cowvm fuzz-target --target parser @@\n"
+	        "The guest warms up and snapshots itself once; every input then runs in the\n"
+	        "guest reset to that snapshot. Coverage (gcc trace-pc edges in the guest)\n"
+	        "goes straight into AFL's shared memory, mapped into the guest. Inputs come\n"
+	        "from FILE (@@), from AFL's shared-memory test cases when offered, or from\n"
+	        "stdin. Guest exceptions are crashes: #PF/#GP SIGSEGV, #UD SIGILL, #DE\n"
+	        "SIGFPE, target abort SIGABRT. Outside AFL it runs FILE (or stdin) once.\n"
+	        "replay reruns inputs and prints one line each, with the exception report\n"
+	        "of a crash; it exits 1 if any input crashed.\n"
+	        "\n"
+	        "  --target T        parser | warm | syscall (see docs/fuzzing.md)\n"
+	        "  --mem SIZE        guest RAM (default 64M, 512M for warm)\n"
+	        "  --mib N           warm state of the warm target in MiB (default 256)\n"
+	        "  --reset-mode M    cow (default: copy back dirtied pages) | fresh (new\n"
+	        "                    KVM VM per input) | copy (copy all RAM back)\n"
+	        "  --timeout MS      per-input limit besides AFL's own (default 1000)\n");
+}
+
+static int usage_error(const char *cmd, const char *msg, const char *arg)
+{
+	fprintf(stderr, "cowvm %s: ", cmd);
+	fprintf(stderr, msg, arg);
+	fprintf(stderr, " (try cowvm help %s)\n", cmd);
+	return COWVM_EXIT_USAGE;
+}
+
+struct sentinel {
+	pid_t pid;
+	char *stack;
+};
+
+static int sentinel_main(void *arg)
+{
+	(void)arg;
+	/* Shares our memory (CLONE_VM): raw system calls only, no libc state.
+	 * It dies with us, or when AFL kills it on a timeout. */
+	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	for (;;)
+		syscall(SYS_pause);
+	return 0;
+}
+
+static int sentinel_ensure(struct sentinel *s)
+{
+	if (s->pid > 0)
+		return 0;
+	/* CLONE_VM: no copy of our (large) page tables, unlike fork(). */
+	s->pid = clone(sentinel_main, s->stack + SENTINEL_STACK, CLONE_VM | SIGCHLD, NULL);
+	return s->pid > 0 ? 0 : -errno;
+}
+
+/* should_stop hook: the sentinel died (AFL killed it: a timeout). */
+static bool sentinel_dead(void *ctx)
+{
+	struct sentinel *s = ctx;
+	int st;
+	if (s->pid > 0 && waitpid(s->pid, &st, WNOHANG) == s->pid) {
+		s->pid = -1;
+		return true;
+	}
+	return false;
+}
+
+static void sentinel_stop(struct sentinel *s)
+{
+	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+	}
+	s->pid = -1;
+}
+
+struct opts {
+	struct fuzz_config fc;
+	int first_file; /* index of the first FILE in argv */
+};
+
+static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, int *code)
+{
+	static const struct option lo[] = {
+		{ "target", required_argument, 0, 't' },  { "mem", required_argument, 0, 'm' },
+		{ "mib", required_argument, 0, 'b' },     { "reset-mode", required_argument, 0, 'r' },
+		{ "timeout", required_argument, 0, 'T' }, { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	memset(o, 0, sizeof(*o));
+	uint64_t v;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (strcmp(optarg, "parser") && strcmp(optarg, "warm") && strcmp(optarg, "syscall"))
+				return *code = usage_error(cmd, "unknown target '%s' (parser|warm|syscall)", optarg), -1;
+			o->fc.target = optarg;
+			break;
+		case 'm':
+			if (parse_size(optarg, &o->fc.mem_size))
+				return *code = usage_error(cmd, "bad memory size '%s'", optarg), -1;
+			break;
+		case 'b':
+			if (parse_u64_arg(optarg, &v) || !v || v > 65536)
+				return *code = usage_error(cmd, "bad warm state size '%s' (MiB)", optarg), -1;
+			o->fc.mib = v;
+			break;
+		case 'r':
+			if (fuzz_parse_reset(optarg, &o->fc.reset))
+				return *code = usage_error(cmd, "bad reset mode '%s' (cow|fresh|copy)", optarg), -1;
+			break;
+		case 'T':
+			if (parse_u64_arg(optarg, &v) || !v || v > 3600000)
+				return *code = usage_error(cmd, "bad timeout '%s' (1..3600000 ms)", optarg), -1;
+			o->fc.timeout_ms = v;
+			break;
+		case 'h':
+			cli_fuzz_usage(stdout);
+			return *code = 0, -1;
+		default:
+			return *code = usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]), -1;
+		}
+	}
+	if (!o->fc.target)
+		return *code = usage_error(cmd, "%s", "--target is required"), -1;
+	o->first_file = optind;
+	return 0;
+}
+
+/* Read a whole input (file or fd) up to max bytes; longer inputs are cut. */
+static int read_input(int fd, uint8_t *buf, uint64_t max, uint64_t *len)
+{
+	uint64_t n = 0;
+	while (n < max) {
+		ssize_t r = pread(fd, buf + n, max - n, (off_t)n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == ESPIPE) /* a pipe: plain reads */
+			r = read(fd, buf + n, max - n);
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		n += (uint64_t)r;
+	}
+	*len = n;
+	return 0;
+}
+
+static int read_path(const char *path, uint8_t *buf, uint64_t max, uint64_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = read_input(fd, buf, max, len);
+	close(fd);
+	return r;
+}
+
+static void describe(const struct vm_result *res, int status, char *buf, size_t n)
+{
+	if (WIFEXITED(status) && res->end == VM_END_EXIT)
+		snprintf(buf, n, "exit %d", res->status);
+	else
+		snprintf(buf, n, "CRASH %s: %s", sigabbrev_np(WTERMSIG(status)) ?: "?", res->msg);
+}
+
+static void console_drop(void *ctx, const char *buf, size_t len) { (void)ctx, (void)buf, (void)len; }
+
+static uint8_t *local_map(uint64_t size)
+{
+	void *p = NULL;
+	return posix_memalign(&p, 4096, size) ? NULL : memset(p, 0, size);
+}
+
+int cli_replay(int argc, char **argv)
+{
+	struct opts o;
+	int code;
+	if (parse_opts("replay", argc, argv, &o, &code))
+		return code;
+	if (o.first_file >= argc)
+		return usage_error("replay", "%s", "no input FILE given");
+	o.fc.cov_size = AFL_DEFAULT_MAP;
+	o.fc.cov = local_map(o.fc.cov_size);
+	o.fc.console = console_drop;
+	struct vmm_err err = { 0 };
+	struct fuzz *f;
+	if (!o.fc.cov || fuzz_open(&o.fc, &f, &err)) {
+		fprintf(stderr, "cowvm replay: %s\n", o.fc.cov ? err.msg : "out of memory");
+		free(o.fc.cov);
+		return COWVM_EXIT_VMM_ERROR;
+	}
+	uint64_t max = fuzz_max_input(f);
+	uint8_t *buf = malloc(max);
+	int crashed = 0, bad = 0;
+	for (int i = o.first_file; buf && i < argc; i++) {
+		uint64_t len;
+		int r = read_path(argv[i], buf, max, &len);
+		if (r) {
+			fprintf(stderr, "cowvm replay: cannot read '%s': %s\n", argv[i], strerror(-r));
+			bad = 1;
+			continue;
+		}
+		struct vm_result res;
+		if (fuzz_exec(f, buf, len, &res, &err)) {
+			fprintf(stderr, "cowvm replay: %s: %s\n", argv[i], err.msg);
+			bad = 1;
+			break;
+		}
+		int st = fuzz_wait_status(&res);
+		char line[400];
+		describe(&res, st, line, sizeof(line));
+		printf("%s: %s\n", argv[i], line);
+		crashed |= !WIFEXITED(st);
+	}
+	fflush(stdout);
+	free(buf);
+	fuzz_close(f);
+	free(o.fc.cov);
+	return bad ? COWVM_EXIT_USAGE : crashed;
+}
+
+int cli_fuzz_target(int argc, char **argv)
+{
+	struct opts o;
+	int code;
+	if (parse_opts("fuzz-target", argc, argv, &o, &code))
+		return code;
+	if (argc - o.first_file > 1)
+		return usage_error("fuzz-target", "unexpected argument '%s' (one FILE at most)", argv[o.first_file + 1]);
+	const char *path = o.first_file < argc ? argv[o.first_file] : NULL;
+	int afl = fcntl(FORKSRV_CTL, F_GETFD) != -1 && fcntl(FORKSRV_ST, F_GETFD) != -1;
+
+	/* Coverage: AFL's shared memory itself, else a private map. */
+	const char *shm_id = getenv("__AFL_SHM_ID"), *ms = getenv("AFL_MAP_SIZE");
+	uint64_t map_size = AFL_DEFAULT_MAP;
+	if (ms && (parse_u64_arg(ms, &map_size) || !map_size || map_size % 4096 || map_size > COWVM_COVERAGE_MAX)) {
+		fprintf(stderr, "cowvm fuzz-target: AFL_MAP_SIZE=%s: need a multiple of 4096 up to %llu\n", ms,
+		        COWVM_COVERAGE_MAX);
+		return COWVM_EXIT_USAGE;
+	}
+	uint8_t *cov = NULL, *own = NULL;
+	if (shm_id) {
+		void *p = shmat(atoi(shm_id), NULL, 0);
+		if (p == (void *)-1) {
+			fprintf(stderr, "cowvm fuzz-target: shmat(__AFL_SHM_ID=%s): %s\n", shm_id, strerror(errno));
+			return COWVM_EXIT_VMM_ERROR;
+		}
+		cov = p;
+	} else {
+		cov = own = local_map(map_size);
+	}
+	/* Shared-memory test cases: [u32 length][bytes], AFL++'s layout. */
+	const char *fuzz_id = getenv("__AFL_SHM_FUZZ_ID");
+	uint8_t *shm_input = NULL;
+	if (afl && fuzz_id) {
+		void *p = shmat(atoi(fuzz_id), NULL, 0);
+		shm_input = p == (void *)-1 ? NULL : p;
+	}
+
+	struct sentinel sen = { .pid = -1, .stack = malloc(SENTINEL_STACK) };
+	o.fc.cov = cov;
+	o.fc.cov_size = map_size;
+	o.fc.console = console_drop;
+	o.fc.should_stop = afl ? sentinel_dead : NULL;
+	o.fc.should_stop_ctx = &sen;
+	struct vmm_err err = { 0 };
+	struct fuzz *f = NULL;
+	if (!cov || !sen.stack || fuzz_open(&o.fc, &f, &err)) {
+		fprintf(stderr, "cowvm fuzz-target: %s\n", cov && sen.stack ? err.msg : "out of memory");
+		free(own);
+		free(sen.stack);
+		return COWVM_EXIT_VMM_ERROR;
+	}
+	uint64_t max = fuzz_max_input(f);
+	uint8_t *buf = malloc(max);
+	int rc = 0;
+	if (!afl) {
+		/* Standalone: one run of FILE or stdin, reported like replay. */
+		uint64_t len = 0;
+		struct vm_result res;
+		int r = !buf ? -ENOMEM : path ? read_path(path, buf, max, &len) : read_input(0, buf, max, &len);
+		if (r || fuzz_exec(f, buf, len, &res, &err)) {
+			fprintf(stderr, "cowvm fuzz-target: %s\n", r ? strerror(-r) : err.msg);
+			rc = r ? COWVM_EXIT_USAGE : COWVM_EXIT_VMM_ERROR;
+		} else {
+			int st = fuzz_wait_status(&res);
+			char line[400];
+			describe(&res, st, line, sizeof(line));
+			printf("%s\n", line);
+			rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		goto out;
+	}
+
+	uint32_t hello = FS_OPT_ENABLED | FS_OPT_MAPSIZE | FS_OPT_SET_MAPSIZE((uint32_t)map_size) |
+	                 (shm_input ? FS_OPT_SHDMEM_FUZZ : 0);
+	uint32_t msg;
+	if (write(FORKSRV_ST, &hello, 4) != 4 || (shm_input && read(FORKSRV_CTL, &msg, 4) != 4)) {
+		fprintf(stderr, "cowvm fuzz-target: forkserver handshake failed\n");
+		rc = COWVM_EXIT_VMM_ERROR;
+		goto out;
+	}
+	while (buf && read(FORKSRV_CTL, &msg, 4) == 4) {
+		sentinel_dead(&sen); /* reap a sentinel AFL killed after the last run */
+		if (sentinel_ensure(&sen)) {
+			fprintf(stderr, "cowvm fuzz-target: cannot start the sentinel process: %s\n", strerror(errno));
+			rc = COWVM_EXIT_VMM_ERROR;
+			break;
+		}
+		uint32_t pid = (uint32_t)sen.pid;
+		if (write(FORKSRV_ST, &pid, 4) != 4)
+			break;
+		uint64_t len = 0;
+		int r = 0;
+		if (shm_input) {
+			uint32_t l;
+			memcpy(&l, shm_input, 4);
+			len = l < max ? l : max;
+			memcpy(buf, shm_input + 4, len);
+		} else {
+			r = path ? read_path(path, buf, max, &len) : read_input(0, buf, max, &len);
+		}
+		struct vm_result res = { .end = VM_END_EXIT };
+		if (r)
+			len = 0; /* unreadable input: run it empty */
+		if (fuzz_exec(f, buf, len, &res, &err)) {
+			fprintf(stderr, "cowvm fuzz-target: %s\n", err.msg);
+			rc = COWVM_EXIT_VMM_ERROR;
+			break;
+		}
+		int32_t status = fuzz_wait_status(&res);
+		if (write(FORKSRV_ST, &status, 4) != 4)
+			break;
+	}
+out:
+	sentinel_stop(&sen);
+	free(sen.stack);
+	free(buf);
+	fuzz_close(f);
+	free(own);
+	return rc;
+}

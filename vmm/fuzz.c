@@ -1,0 +1,154 @@
+/* fuzz.c - run fuzz inputs in a snapshot-reset guest (see fuzz.h). */
+#include "fuzz.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "snapshot.h"
+
+#define MiB (1ull << 20)
+
+struct fuzz {
+	struct fuzz_config cfg;
+	struct snapshot *snap;
+	struct vm *vm;              /* cow, copy: the one clone; fresh: NULL between inputs */
+	struct clone_opts opts;
+	uint64_t max_input;
+};
+
+int fuzz_parse_reset(const char *s, enum fuzz_reset *out)
+{
+	static const char *const names[] = { "cow", "fresh", "copy" };
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*out = (enum fuzz_reset)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *fuzz_reset_name(enum fuzz_reset r)
+{
+	return r == FUZZ_RESET_COW ? "cow" : r == FUZZ_RESET_FRESH ? "fresh" : "copy";
+}
+
+uint64_t fuzz_max_input(const struct fuzz *f) { return f->max_input; }
+
+static int new_clone(struct fuzz *f, struct vmm_err *e)
+{
+	int r = vm_clone(NULL, f->snap, &f->opts, &f->vm, e);
+	if (!r && f->cfg.cov_size)
+		r = vm_map_coverage(f->vm, f->cfg.cov, f->cfg.cov_size, e);
+	if (r) {
+		vm_destroy(f->vm);
+		f->vm = NULL;
+	}
+	return r;
+}
+
+int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e)
+{
+	*out = NULL;
+	struct fuzz *f = calloc(1, sizeof(*f));
+	if (!f)
+		return vmm_fail(e, -ENOMEM, "out of memory");
+	f->cfg = *c;
+	int warm = c->target && !strcmp(c->target, "warm");
+	if (!f->cfg.mem_size)
+		f->cfg.mem_size = warm ? 512 * MiB : 64 * MiB;
+	if (!f->cfg.timeout_ms)
+		f->cfg.timeout_ms = 1000;
+	char spec[96];
+	snprintf(spec, sizeof(spec), "fuzz:target=%s,mib=%llu", c->target ? c->target : "",
+	         (unsigned long long)(c->mib ? c->mib : 256));
+	struct vm_config vc = { .mem_size = f->cfg.mem_size, .nvcpus = 1, .timeout_ms = 120000,
+	                        .snapshots = true, .coverage_size = c->cov_size,
+	                        .console = c->console, .console_ctx = c->console_ctx };
+	int r = wl_parse(spec, &vc.workload, e);
+	struct vm *boot = NULL;
+	r = r ?: vm_create(&vc, &boot, e);
+	if (!r && c->cov_size)
+		r = vm_map_coverage(boot, c->cov, c->cov_size, e);
+	struct vm_result res;
+	r = r ?: vm_run(boot, &res, e);
+	if (!r && res.end != VM_END_SNAPSHOT)
+		r = vmm_fail(e, -EINVAL, "fuzz target '%s' did not reach its snapshot: %s", spec, res.msg);
+	r = r ?: snapshot_take(boot, &f->snap, e);
+	vm_destroy(boot);
+	f->opts = (struct clone_opts){ .console = c->console, .console_ctx = c->console_ctx,
+	                               .timeout_ms = f->cfg.timeout_ms, .should_stop = c->should_stop,
+	                               .should_stop_ctx = c->should_stop_ctx };
+	if (!r) {
+		f->max_input = f->snap->meta.layout.in_size - sizeof(struct cowvm_fuzz_input);
+		if (c->reset != FUZZ_RESET_FRESH)
+			r = new_clone(f, e);
+	}
+	if (r) {
+		fuzz_close(f);
+		return r;
+	}
+	*out = f;
+	return 0;
+}
+
+int fuzz_exec(struct fuzz *f, const void *data, uint64_t len, struct vm_result *res, struct vmm_err *e)
+{
+	if (len > f->max_input)
+		len = f->max_input;
+	int r = f->vm ? 0 : new_clone(f, e);
+	if (r)
+		return r;
+	uint64_t in = f->vm->layout.in_base;
+	r = vm_guest_write(f->vm, in, &len, sizeof(len), e);
+	r = r ?: vm_guest_write(f->vm, in + sizeof(len), data, len, e);
+	r = r ?: vm_run(f->vm, res, e);
+	if (r)
+		return r;
+	switch (f->cfg.reset) {
+	case FUZZ_RESET_COW:
+		return vm_reset(f->vm, NULL, e);
+	case FUZZ_RESET_COPY:
+		return vm_reset_copy(f->vm, e);
+	case FUZZ_RESET_FRESH:
+		vm_destroy(f->vm);
+		f->vm = NULL;
+		return 0;
+	}
+	return 0;
+}
+
+void fuzz_close(struct fuzz *f)
+{
+	if (!f)
+		return;
+	vm_destroy(f->vm);
+	snapshot_put(f->snap);
+	free(f);
+}
+
+static int vector_signal(uint64_t v)
+{
+	switch (v) {
+	case 0: case 16: case 19: return SIGFPE;   /* #DE, #MF, #XM */
+	case 6: return SIGILL;                      /* #UD */
+	case 1: case 3: return SIGTRAP;             /* #DB, #BP */
+	case 17: return SIGBUS;                     /* #AC */
+	default: return SIGSEGV;                    /* #PF, #GP, #SS, ... */
+	}
+}
+
+int fuzz_wait_status(const struct vm_result *res)
+{
+	switch (res->end) {
+	case VM_END_EXIT: return (res->status & 0xff) << 8;
+	case VM_END_EXCEPTION: return vector_signal(res->exc.vector);
+	case VM_END_ABORT: return SIGABRT;
+	case VM_END_TIMEOUT: return SIGKILL;
+	case VM_END_SHUTDOWN: return SIGSEGV;
+	default: return SIGSYS;
+	}
+}

@@ -1,0 +1,54 @@
+/*
+ * fuzz.h - the fuzzing front end's engine: boot a fuzz target of the
+ * guest-stub, let it warm up and snapshot itself, then run one input per
+ * call, bringing the guest back to the snapshot between inputs in one of
+ * three ways (the comparison the benchmark makes):
+ *   cow    vm_reset: copy back only the pages the input dirtied (clone.h)
+ *   fresh  a new KVM VM + MAP_PRIVATE window per input (vm_clone, no pool)
+ *   copy   copy all of guest RAM back from the snapshot per input
+ * Coverage goes straight from the guest into the map given here (the AFL++
+ * shared memory), attached as guest memory (vm_map_coverage).
+ */
+#ifndef COWVM_FUZZ_H
+#define COWVM_FUZZ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clone.h"
+
+enum fuzz_reset { FUZZ_RESET_COW, FUZZ_RESET_FRESH, FUZZ_RESET_COPY };
+
+struct fuzz_config {
+	const char *target;         /* parser | warm | syscall */
+	uint64_t mem_size;          /* 0: 64 MiB, or 512 MiB for warm */
+	uint64_t mib;               /* warm state size (warm target), 0: 256 */
+	enum fuzz_reset reset;
+	uint64_t timeout_ms;        /* per input, 0: 1000 */
+	uint8_t *cov;               /* coverage map, 4 KiB aligned */
+	uint64_t cov_size;          /* multiple of 4 KiB, <= COWVM_COVERAGE_MAX */
+	bool (*should_stop)(void *ctx); /* polled while an input runs */
+	void *should_stop_ctx;
+	vm_console_fn console;      /* NULL: drop the guest's console */
+	void *console_ctx;
+};
+
+struct fuzz;
+
+/* Boot the target, run it to its snapshot, take it, prepare the first VM. */
+int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e);
+/* Run one input (truncated to what the input buffer holds) and reset. */
+int fuzz_exec(struct fuzz *f, const void *data, uint64_t len, struct vm_result *res, struct vmm_err *e);
+void fuzz_close(struct fuzz *f);
+/* Largest input the guest receives. */
+uint64_t fuzz_max_input(const struct fuzz *f);
+
+/* The wait(2)-style status a forkserver reports for a run: exit status
+ * << 8, or a signal for a crash (#PF/#GP -> SIGSEGV, #UD -> SIGILL, #DE ->
+ * SIGFPE, abort -> SIGABRT, timeout -> SIGKILL, triple fault -> SIGSEGV,
+ * VMM-detected guest misbehaviour -> SIGSYS). */
+int fuzz_wait_status(const struct vm_result *res);
+int fuzz_parse_reset(const char *s, enum fuzz_reset *out);
+const char *fuzz_reset_name(enum fuzz_reset r);
+
+#endif

@@ -12,6 +12,7 @@
  *              "FUZZWRITE!" + u16 n  write n*16 bytes past a buffer that
  *                                    ends at a guard page   (#PF -> SIGSEGV)
  *              "FUZZASSERTION"       the target aborts      (SIGABRT)
+ *              "FUZZLOOP"            a hang (the timeout stops it)
  *   warm     the same parser behind a large warm state: before the snapshot
  *            the guest fills `mib` MiB (default 256) of heap; every input
  *            first reads 512 pages of it (2 MiB), like a lookup in a big
@@ -62,6 +63,13 @@ static int parse(const volatile uint8_t *d, uint64_t n)
 		for (uint64_t i = 0; i < len; i++) /* bug: no bound: runs into the guard page */
 			guard_buf[i] = d[4 + i % 8];
 		return 1;
+	}
+	if (n > 4 && d[4] == 'L') {
+		EXPECT(5, 'O');
+		EXPECT(6, 'O');
+		EXPECT(7, 'P');
+		for (;;) /* a planted hang: the fuzzer's timeout must stop it */
+			__asm__ volatile("pause");
 	}
 	if (n > 4 && d[4] == 'A') {
 		EXPECT(5, 'S');

@@ -84,6 +84,9 @@ static int sentinel_main(void *arg)
 	/* Shares our memory (CLONE_VM): raw system calls only, no libc state.
 	 * It dies with us, or when AFL kills it on a timeout. */
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* Its copies of our fds (the forkserver pipes among them) would keep
+	 * them open after we exit: close them all. */
+	syscall(SYS_close_range, 0, ~0u, 0);
 	for (;;)
 		syscall(SYS_pause);
 	return 0;
@@ -282,12 +285,18 @@ int cli_fuzz_target(int argc, char **argv)
 
 	/* Coverage: AFL's shared memory itself, else a private map. */
 	const char *shm_id = getenv("__AFL_SHM_ID"), *ms = getenv("AFL_MAP_SIZE");
-	uint64_t map_size = AFL_DEFAULT_MAP;
-	if (ms && (parse_u64_arg(ms, &map_size) || !map_size || map_size % 4096 || map_size > COWVM_COVERAGE_MAX)) {
-		fprintf(stderr, "cowvm fuzz-target: AFL_MAP_SIZE=%s: need a multiple of 4096 up to %llu\n", ms,
-		        COWVM_COVERAGE_MAX);
+	/* AFL's shm holds AFL_MAP_SIZE bytes (afl-fuzz first probes with a
+	 * large one); we use 64 KiB of it, or less if that is all there is,
+	 * and announce the size we use (FS_OPT_MAPSIZE) so AFL adopts it. */
+	uint64_t map_size = AFL_DEFAULT_MAP, afl_size = 0;
+	if (ms && (parse_u64_arg(ms, &afl_size) || !afl_size ||
+	           (afl_size < map_size && afl_size % 4096))) {
+		fprintf(stderr, "cowvm fuzz-target: AFL_MAP_SIZE=%s: need a multiple of 4096 (or >= %u)\n", ms,
+		        AFL_DEFAULT_MAP);
 		return COWVM_EXIT_USAGE;
 	}
+	if (afl_size && afl_size < map_size)
+		map_size = afl_size;
 	uint8_t *cov = NULL, *own = NULL;
 	if (shm_id) {
 		void *p = shmat(atoi(shm_id), NULL, 0);

@@ -128,6 +128,10 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 	const struct snapshot *root = snapshot_root(s);
 	struct vm *vm = pool_take(pool, s, dm);
 	int r = 0;
+	if (vm && vm->clean_for != s && vm->gpt) {
+		gpt_destroy(vm->gpt); /* before the family it belongs to may go */
+		vm->gpt = NULL;
+	}
 	if (vm && vm->clean_for != s) {
 		r = guest_mem_remap_file(&vm->mem, root->memfd, e);
 		if (!r)
@@ -165,7 +169,9 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 	vm->snap_hc_gpa = 0;
 	vm->gpt_error = 0;
 	atomic_store(&vm->dirty_seen, 0);
-	r = gpt_clone(s->gpt, &vm->gpt);
+	/* A pooled shell released clean for s kept its GPT: reset made it
+	 * equal to a fresh gpt_clone of s. */
+	r = vm->gpt ? 0 : gpt_clone(s->gpt, &vm->gpt);
 	if (r)
 		r = vmm_fail(e, r, "cloning the snapshot's GPT failed: %s", strerror(-r));
 	r = r ?: restore_vcpus(vm, s, e);
@@ -306,8 +312,6 @@ void vm_release(struct vm_pool *pool, struct vm *vm)
 	}
 	/* The window now shows vm->snap exactly: keep that knowledge (and the
 	 * reference that makes it meaningful) for the next clone of it. */
-	gpt_destroy(vm->gpt);
-	vm->gpt = NULL;
 	vm->clean_for = vm->snap;
 	vm->snap = NULL;
 	pthread_mutex_lock(&pool->lock);

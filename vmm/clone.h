@@ -5,7 +5,7 @@
  *
  * Clone: take a pooled shell whose window already shows the snapshot (the
  * common case: it ran a clone of the same snapshot and was reset when
- * released), else remap a shell's window MAP_PRIVATE over the snapshot's
+ * released; its GPT, reset too, is kept as the clone's), else remap a shell's window MAP_PRIVATE over the snapshot's
  * memfd (MAP_FIXED: KVM sees an MMU-notifier invalidation, the memslot stays),
  * else create a shell. Then gpt_clone the snapshot's GPT (O(memory / 2 MiB)),
  * restore every vCPU and write the clone's number into the snapshot

@@ -80,20 +80,20 @@ static int restore_msrs(int fd, const struct vcpu_state *s, struct vmm_err *e)
 		return vmm_fail(e, -EINVAL, "vCPU state has %u MSRs (at most %d)", s->nmsrs, VCPU_STATE_MAX_MSRS);
 	struct kvm_msr_entry ent[VCPU_STATE_MAX_MSRS];
 	memcpy(ent, s->msrs, s->nmsrs * sizeof(ent[0]));
-	int r = msrs_ioctl(fd, KVM_SET_MSRS, "KVM_SET_MSRS", ent, s->nmsrs, e);
-	if (r < 0)
-		return r;
-	/* Seen on these hosts: one batch of 40 stops after 23 although each
-	 * MSR alone is accepted. Go on one by one from where it stopped. */
-	for (uint32_t i = (uint32_t)r; i < s->nmsrs; i++) {
-		r = msrs_ioctl(fd, KVM_SET_MSRS, "KVM_SET_MSRS", &ent[i], 1, e);
+	/* KVM_SET_MSRS stops at the first MSR it refuses and returns how many
+	 * it set (seen here: a batch of 43 stops after 26). Go on in batches
+	 * from the one after it. */
+	for (uint32_t i = 0; i < s->nmsrs;) {
+		int r = msrs_ioctl(fd, KVM_SET_MSRS, "KVM_SET_MSRS", &ent[i], s->nmsrs - i, e);
 		if (r < 0)
 			return r;
-		if (r == 1)
-			continue;
-		/* Some MSRs cannot be written in every vCPU configuration (e.g.
-		 * MSR_KVM_ASYNC_PF_INT needs an in-kernel LAPIC) although they read
-		 * fine. If the vCPU already holds the saved value, nothing is lost. */
+		i += (uint32_t)r;
+		if (i == s->nmsrs)
+			break;
+		/* ent[i] was refused. Some MSRs cannot be written in every vCPU
+		 * configuration (e.g. MSR_KVM_ASYNC_PF_INT needs an in-kernel LAPIC)
+		 * although they read fine: if the vCPU already holds the saved
+		 * value, nothing is lost. */
 		struct kvm_msr_entry cur = { .index = ent[i].index };
 		r = msrs_ioctl(fd, KVM_GET_MSRS, "KVM_GET_MSRS", &cur, 1, e);
 		if (r < 0)
@@ -101,6 +101,7 @@ static int restore_msrs(int fd, const struct vcpu_state *s, struct vmm_err *e)
 		if (r != 1 || cur.data != ent[i].data)
 			return vmm_fail(e, -EINVAL, "KVM_SET_MSRS rejected MSR %#x = %#llx", ent[i].index,
 			                (unsigned long long)ent[i].data);
+		i++;
 	}
 	return 0;
 }

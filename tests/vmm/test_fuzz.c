@@ -1,0 +1,374 @@
+/*
+ * test_fuzz.c - the fuzzing front end on real KVM: the planted bugs of each
+ * guest target replay as the right crash (vector, CR2, signal), the three
+ * reset modes agree, coverage reaches the map and is stable across resets,
+ * the coverage map is pinned in the GPT, the forkserver protocol works
+ * byte for byte (including a timeout: the sentinel pid killed), and real
+ * afl-fuzz runs against `cowvm fuzz-target`, executes, and grows coverage.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "gpt.h"
+#include "kvm_test_util.h"
+
+#define MAP 65536u
+
+static uint8_t *new_map(void)
+{
+	void *p = NULL;
+	cr_assert_eq(posix_memalign(&p, 4096, MAP), 0);
+	memset(p, 0, MAP);
+	return p;
+}
+
+static struct fuzz *open_target(const char *target, enum fuzz_reset mode, uint8_t *map, uint64_t timeout_ms)
+{
+	struct fuzz_config c = { .target = target, .reset = mode, .cov = map, .cov_size = MAP,
+	                         .timeout_ms = timeout_ms, .mib = 16 };
+	if (!strcmp(target, "warm"))
+		c.mem_size = 64ull << 20;
+	struct vmm_err err = { 0 };
+	struct fuzz *f;
+	cr_assert_eq(fuzz_open(&c, &f, &err), 0, "fuzz_open(%s): %s", target, err.msg);
+	return f;
+}
+
+static struct vm_result run(struct fuzz *f, const char *input, size_t len)
+{
+	struct vm_result res;
+	struct vmm_err err = { 0 };
+	cr_assert_eq(fuzz_exec(f, input, len, &res, &err), 0, "fuzz_exec: %s", err.msg);
+	return res;
+}
+#define RUN(f, s) run((f), (s), sizeof(s) - 1)
+
+static void expect_exit0(struct vm_result r)
+{
+	cr_assert_eq(r.end, VM_END_EXIT, "%s", r.msg);
+	cr_assert_eq(fuzz_wait_status(&r), 0);
+}
+
+static void parser_bugs(enum fuzz_reset mode)
+{
+	uint8_t *map = new_map();
+	struct fuzz *f = open_target("parser", mode, map, 300);
+	expect_exit0(RUN(f, "FUZZ"));
+	expect_exit0(RUN(f, ""));
+	struct vm_result r = RUN(f, "FUZZDIV0");
+	cr_assert_eq(r.end, VM_END_EXCEPTION, "%s", r.msg);
+	cr_assert_eq(r.exc.vector, 0, "vector %llu", (unsigned long long)r.exc.vector);
+	cr_assert_eq(fuzz_wait_status(&r), SIGFPE);
+	expect_exit0(RUN(f, "FUZZDIV1")); /* the guest was reset after the crash */
+	r = RUN(f, "FUZZWRITE!\xff\x0f");
+	cr_assert_eq(r.end, VM_END_EXCEPTION, "%s", r.msg);
+	cr_assert_eq(r.exc.vector, 14);
+	cr_assert_eq(r.exc.cr2, 64ull << 20, "cr2 %#llx: the guard page is the top of RAM", (unsigned long long)r.exc.cr2);
+	cr_assert_eq(r.exc.error_code, 0x6, "user write to a non-present page");
+	cr_assert_eq(fuzz_wait_status(&r), SIGSEGV);
+	expect_exit0(RUN(f, "FUZZWRITE!\x01\x00")); /* 16 bytes: in bounds */
+	r = RUN(f, "FUZZASSERTION");
+	cr_assert_eq(r.end, VM_END_ABORT, "%s", r.msg);
+	cr_assert_eq(fuzz_wait_status(&r), SIGABRT);
+	r = RUN(f, "FUZZLOOP");
+	cr_assert_eq(r.end, VM_END_TIMEOUT, "%s", r.msg);
+	cr_assert_eq(fuzz_wait_status(&r), SIGKILL);
+	expect_exit0(RUN(f, "FUZZ"));
+	fuzz_close(f);
+	free(map);
+}
+
+Test(fuzz, parser_bugs_cow, .timeout = 60) { REQUIRE_KVM(); parser_bugs(FUZZ_RESET_COW); }
+Test(fuzz, parser_bugs_fresh, .timeout = 60) { REQUIRE_KVM(); parser_bugs(FUZZ_RESET_FRESH); }
+Test(fuzz, parser_bugs_copy, .timeout = 60) { REQUIRE_KVM(); parser_bugs(FUZZ_RESET_COPY); }
+
+Test(fuzz, syscall_target_crashes_in_ring0, .timeout = 60)
+{
+	REQUIRE_KVM();
+	uint8_t *map = new_map();
+	struct fuzz *f = open_target("syscall", FUZZ_RESET_COW, map, 1000);
+	/* toggle, set state 7, drop, read: no bug without state 0x1337 */
+	expect_exit0(RUN(f, "\x02\x05\x00\x01\x07\x00\x03\x00\x00\x04\x05\x00"));
+	struct vm_result r = RUN(f, "\x01\x37\x13\x03\x00\x00\x04\x05\x00");
+	cr_assert_eq(r.end, VM_END_EXCEPTION, "%s", r.msg);
+	cr_assert_eq(r.exc.vector, 14);
+	cr_assert_eq(r.exc.cr2, 5, "NULL + 5");
+	cr_assert_eq(r.exc.error_code & 4, 0, "the fault must come from ring 0 (error %#llx)",
+	             (unsigned long long)r.exc.error_code);
+	cr_assert_eq(fuzz_wait_status(&r), SIGSEGV);
+	/* A plain #UD (not the gate's marker) is still an exception. */
+	expect_exit0(RUN(f, "\x00\x00\x00"));
+	fuzz_close(f);
+	free(map);
+}
+
+Test(fuzz, warm_target_reads_its_state_then_parses, .timeout = 60)
+{
+	REQUIRE_KVM();
+	uint8_t *map = new_map();
+	struct fuzz *f = open_target("warm", FUZZ_RESET_COW, map, 1000);
+	struct vm_result a = RUN(f, "FUZZ"), b = RUN(f, "FUZZ");
+	uint64_t va, vb;
+	cr_assert_eq(vm_result_report(&a, "fuzz.warm", &va), 0);
+	cr_assert_eq(vm_result_report(&b, "fuzz.warm", &vb), 0);
+	cr_assert_eq(va, vb);
+	cr_assert_neq(va, 0);
+	struct vm_result r = RUN(f, "FUZZDIV0");
+	cr_assert_eq(fuzz_wait_status(&r), SIGFPE);
+	fuzz_close(f);
+	free(map);
+}
+
+static unsigned map_bits(const uint8_t *m)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < MAP; i++)
+		n += m[i] != 0;
+	return n;
+}
+
+Test(fuzz, coverage_reaches_the_map_and_is_stable, .timeout = 60)
+{
+	REQUIRE_KVM();
+	uint8_t *map = new_map();
+	struct fuzz *f = open_target("parser", FUZZ_RESET_COW, map, 1000);
+	uint8_t *first = malloc(MAP);
+	unsigned prev = 0;
+	const char *inputs[] = { "X", "FU", "FUZZ", "FUZZDI", "FUZZWRIT" };
+	for (unsigned i = 0; i < 5; i++) {
+		memset(map, 0, MAP);
+		run(f, inputs[i], strlen(inputs[i]));
+		unsigned bits = map_bits(map);
+		cr_assert_gt(bits, prev, "input '%s' reached %u map bytes, the shorter one %u", inputs[i], bits, prev);
+		prev = bits;
+	}
+	/* The same input twice, with a crash in between: identical maps. */
+	memset(map, 0, MAP);
+	RUN(f, "FUZZWRIT");
+	memcpy(first, map, MAP);
+	RUN(f, "FUZZDIV0");
+	memset(map, 0, MAP);
+	RUN(f, "FUZZWRIT");
+	cr_assert_eq(memcmp(first, map, MAP), 0, "coverage differs between two runs of one input");
+	free(first);
+	fuzz_close(f);
+	free(map);
+}
+
+Test(fuzz, coverage_map_is_pinned_in_the_gpt)
+{
+	REQUIRE_KVM();
+	/* Build a clone by hand to look at its GPT. */
+	uint8_t *map = new_map();
+	struct fuzz *f = open_target("parser", FUZZ_RESET_COW, map, 1000);
+	fuzz_close(f);
+	struct vm_config cfg = { .mem_size = 64ull << 20, .nvcpus = 1, .timeout_ms = 5000, .snapshots = true,
+	                         .coverage_size = MAP, .console = NULL };
+	struct vmm_err err = { 0 };
+	cr_assert_eq(wl_parse("fuzz:target=parser", &cfg.workload, &err), 0);
+	struct vm *vm, *c;
+	cr_assert_eq(vm_create(&cfg, &vm, &err), 0, "%s", err.msg);
+	cr_assert_eq(vm_map_coverage(vm, map, MAP, &err), 0, "%s", err.msg);
+	struct vm_result res;
+	cr_assert_eq(vm_run(vm, &res, &err), 0);
+	cr_assert_eq(res.end, VM_END_SNAPSHOT, "%s", res.msg);
+	struct snapshot *s;
+	cr_assert_eq(snapshot_take(vm, &s, &err), 0, "%s", err.msg);
+	struct clone_opts o = { .timeout_ms = 5000 };
+	cr_assert_eq(vm_clone(NULL, s, &o, &c, &err), 0, "%s", err.msg);
+	cr_assert_eq(vm_map_coverage(c, map, MAP, &err), 0, "%s", err.msg);
+	for (uint64_t off = 0; off < MAP; off += 4096) {
+		uint64_t flags;
+		cr_assert_eq(gpt_lookup(c->gpt, COWVM_GPA_COVERAGE + off, NULL, &flags), 0);
+		cr_assert(flags & GPT_PINNED, "coverage page %#llx not pinned", (unsigned long long)off);
+	}
+	uint64_t pde, pte;
+	cr_assert_eq(gpt_debug_entry(c->gpt, COWVM_GPA_COVERAGE, &pde, &pte), 0);
+	cr_assert(pde & GPT_WRITABLE, "the coverage leaf must be exclusive (PDE writable), pde %#llx",
+	          (unsigned long long)pde);
+	vm_destroy(c);
+	vm_destroy(vm);
+	snapshot_put(s);
+	free(map);
+}
+
+/* ---- the forkserver protocol, driven by hand --------------------------------- */
+
+struct fsrv {
+	pid_t pid;
+	int ctl, st; /* our ends: write control, read status */
+};
+
+static const char *cowvm_bin(void)
+{
+	const char *b = getenv("COWVM_BIN");
+	cr_assert_not_null(b, "COWVM_BIN is not set (run through meson test)");
+	return b;
+}
+
+static void fsrv_start(struct fsrv *s, const char *input_path)
+{
+	int ctl[2], st[2];
+	/* O_CLOEXEC: the child keeps only the dup2'd 198/199, so closing our
+	 * control end is an EOF for it. */
+	cr_assert_eq(pipe2(ctl, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(st, O_CLOEXEC), 0);
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, ctl[0], 198);
+	posix_spawn_file_actions_adddup2(&fa, st[1], 199);
+	char *argv[] = { (char *)"cowvm", (char *)"fuzz-target", (char *)"--target", (char *)"parser",
+	                 (char *)"--timeout", (char *)"20000", (char *)input_path, NULL };
+	char *envp[] = { NULL };
+	cr_assert_eq(posix_spawn(&s->pid, cowvm_bin(), &fa, NULL, argv, envp), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(ctl[0]);
+	close(st[1]);
+	s->ctl = ctl[1];
+	s->st = st[0];
+}
+
+static uint32_t rd(struct fsrv *s)
+{
+	uint32_t v;
+	cr_assert_eq(read(s->st, &v, 4), 4, "forkserver closed its status pipe");
+	return v;
+}
+
+static void put_input(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+Test(forkserver, protocol_statuses_and_timeout_kill, .timeout = 120)
+{
+	REQUIRE_KVM();
+	char path[] = "/tmp/cowvm-fsrv-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	struct fsrv s;
+	fsrv_start(&s, path);
+	uint32_t hello = rd(&s);
+	cr_assert_eq(hello & 0x80000001u, 0x80000001u, "hello %#x lacks FS_OPT_ENABLED", hello);
+	cr_assert_eq(hello & 0x40000000u, 0x40000000u, "hello %#x lacks FS_OPT_MAPSIZE", hello);
+	cr_assert_eq(((hello & 0x00fffffe) >> 1) + 1, MAP, "announced map size");
+	struct { const char *in; size_t len; int status; } cases[] = {
+		{ "FUZZ", 4, 0 },
+		{ "FUZZDIV0", 8, SIGFPE },
+		{ "FUZZWRITE!\xff\x0f", 12, SIGSEGV },
+		{ "FUZZASSERTION", 13, SIGABRT },
+		{ "FUZZ", 4, 0 },
+	};
+	uint32_t zero = 0, pid0 = 0;
+	for (unsigned i = 0; i < 5; i++) {
+		put_input(path, cases[i].in, cases[i].len);
+		cr_assert_eq(write(s.ctl, &zero, 4), 4);
+		uint32_t pid = rd(&s);
+		cr_assert_gt((int32_t)pid, 0);
+		cr_assert_eq(kill((pid_t)pid, 0), 0, "the child pid %u does not exist", pid);
+		if (i)
+			cr_assert_eq(pid, pid0, "the sentinel changed without a timeout");
+		pid0 = pid;
+		int32_t status = (int32_t)rd(&s);
+		cr_assert_eq(status, cases[i].status, "input %u: status %#x, expected %#x", i, status, cases[i].status);
+	}
+	/* A hang: kill the reported pid the way AFL does on its timeout. */
+	put_input(path, "FUZZLOOP", 8);
+	cr_assert_eq(write(s.ctl, &zero, 4), 4);
+	uint32_t pid = rd(&s);
+	usleep(100000);
+	cr_assert_eq(kill((pid_t)pid, SIGKILL), 0);
+	int32_t status = (int32_t)rd(&s);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "hang status %#x", status);
+	/* The next input runs normally, with a new sentinel. */
+	uint32_t one = 1;
+	put_input(path, "FUZZ", 4);
+	cr_assert_eq(write(s.ctl, &one, 4), 4);
+	uint32_t pid2 = rd(&s);
+	cr_assert_neq(pid2, pid);
+	cr_assert_eq((int32_t)rd(&s), 0);
+	/* AFL goes away: the forkserver exits 0 and its sentinel dies with it. */
+	close(s.ctl);
+	int ws;
+	cr_assert_eq(waitpid(s.pid, &ws, 0), s.pid);
+	cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "forkserver ended with %#x", ws);
+	usleep(50000);
+	cr_assert_neq(kill((pid_t)pid2, 0), 0, "the sentinel outlived the forkserver");
+	close(s.st);
+	unlink(path);
+}
+
+/* ---- real afl-fuzz ------------------------------------------------------------- */
+
+static int have_afl(void)
+{
+	return access("/usr/bin/afl-fuzz", X_OK) == 0;
+}
+
+static uint64_t stat_value(const char *stats, const char *key)
+{
+	const char *p = strstr(stats, key);
+	cr_assert_not_null(p, "fuzzer_stats lacks %s", key);
+	p = strchr(p, ':');
+	return strtoull(p + 1, NULL, 10);
+}
+
+Test(afl, afl_fuzz_runs_cowvm_and_coverage_grows, .timeout = 180)
+{
+	REQUIRE_KVM();
+	if (!have_afl())
+		cr_skip_test("afl-fuzz test skipped: /usr/bin/afl-fuzz is missing (Debian package afl++)");
+	char dir[] = "/tmp/cowvm-afl-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char cmd[2048];
+	/* Seeds: a plain one, and one that hangs (AFL must skip it after its
+	 * timeout kills our sentinel, and go on). */
+	snprintf(cmd, sizeof(cmd),
+	         "mkdir -p %s/in && printf FUZZ > %s/in/a && printf FUZZLOOP > %s/in/hang && "
+	         "cd %s && AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 "
+	         "AFL_NO_AFFINITY=1 AFL_NO_CRASH_README=1 timeout -k 10 120 afl-fuzz -i in -o out -t 300 -V 12 "
+	         "-- %s fuzz-target --target parser @@ > afl.log 2>&1",
+	         dir, dir, dir, dir, cowvm_bin());
+	int rc = system(cmd);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/out/default/fuzzer_stats", dir);
+	FILE *f = fopen(path, "r");
+	static char stats[8192], log[65536];
+	memset(stats, 0, sizeof(stats));
+	memset(log, 0, sizeof(log));
+	if (f) {
+		fread(stats, 1, sizeof(stats) - 1, f);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/afl.log", dir);
+	f = fopen(path, "r");
+	if (f) {
+		fread(log, 1, sizeof(log) - 1, f);
+		fclose(f);
+	}
+	cr_assert_eq(rc, 0, "afl-fuzz failed (%d); log tail:\n%s", rc, log);
+	uint64_t execs = stat_value(stats, "execs_done"), corpus = stat_value(stats, "corpus_count");
+	uint64_t edges = stat_value(stats, "edges_found");
+	cr_log_info("afl-fuzz: %llu execs, corpus %llu, edges %llu", (unsigned long long)execs,
+	            (unsigned long long)corpus, (unsigned long long)edges);
+	cr_assert_gt(execs, 1000, "only %llu executions", (unsigned long long)execs);
+	cr_assert_gt(corpus, 1, "coverage did not grow: corpus %llu (log:\n%s)", (unsigned long long)corpus, log);
+	cr_assert_gt(edges, 5);
+	cr_assert_not_null(strstr(log, "Test case results in a timeout"),
+	                   "AFL did not see the hanging seed time out:\n%s", log);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	system(cmd);
+}

@@ -81,23 +81,32 @@ ISR_ERR   30
 ISR_NOERR 31
 
 /*
- * System calls. `int N` and SYSCALL from ring 3 do not reach a non-PVM guest
- * kernel on PVM-based hosts (seen: `int $0x80` raises #UD, SYSCALL stays in
- * user mode), but exceptions are delivered through the IDT everywhere. So a
- * system call is `ud2` followed by the marker bytes "CS" (0f 0b 43 53), with
- * RAX = number, RDI = argument; the #UD handler recognises the marker, runs
- * kernel_syscall in ring 0 and returns past it with the result in RAX. Any
- * other #UD is reported like every exception.
- * Stack on entry: [0] RIP, [8] CS, [16] RFLAGS, [24] RSP, [32] SS; the
- * 40-byte frame plus 9 pushes keep RSP 16-byte aligned at the call.
+ * Gates into ring 0. `int N` and SYSCALL from ring 3 do not reach a non-PVM
+ * guest kernel on PVM-based hosts (seen: `int $0x80` raises #UD, SYSCALL
+ * stays in user mode), but exceptions are delivered through the IDT
+ * everywhere. So a gate is `ud2` followed by two marker bytes, "CS" for a
+ * system call (kernel_syscall.c) or "CX" for a chaos operation (kernel.c),
+ * with RAX = number and RDI = argument; the #UD handler recognises the
+ * marker, calls kernel_gate(gate, nr, arg) in ring 0 and returns past the
+ * marker with the result in RAX. Any other #UD is reported as an exception.
+ * Stack on entry: [0] RIP, [8] CS, [16] RFLAGS, [24] RSP, [32] SS (40
+ * bytes from a 16-byte aligned top); the gate slot and 8 pushes keep RSP
+ * 16-byte aligned at the call.
  */
 	.globl isr6
 isr6:	push	%rax
 	mov	8(%rsp), %rax		/* faulting RIP */
-	cmpl	$0x53430b0f, (%rax)	/* ud2; .byte 'C', 'S' */
+	cmpw	$0x0b0f, (%rax)		/* ud2 */
 	jne	1f
-	addq	$4, 8(%rsp)		/* resume after the marker */
-	pop	%rax
+	cmpb	$0x43, 2(%rax)		/* 'C' */
+	jne	1f
+	movzbl	3(%rax), %eax		/* 'S' or 'X' */
+	cmp	$0x53, %eax
+	je	2f
+	cmp	$0x58, %eax
+	jne	1f
+2:	addq	$4, 8(%rsp)		/* resume after the marker */
+	xchg	%rax, (%rsp)		/* [rsp] = gate, rax = nr again */
 	push	%rcx
 	push	%rdx
 	push	%rsi
@@ -106,11 +115,10 @@ isr6:	push	%rax
 	push	%r9
 	push	%r10
 	push	%r11
-	sub	$8, %rsp
-	mov	%rdi, %rsi		/* arg */
-	mov	%rax, %rdi		/* nr */
-	call	kernel_syscall
-	add	$8, %rsp
+	mov	%rdi, %rdx		/* arg */
+	mov	%rax, %rsi		/* nr */
+	mov	64(%rsp), %rdi		/* gate */
+	call	kernel_gate
 	pop	%r11
 	pop	%r10
 	pop	%r9
@@ -119,6 +127,7 @@ isr6:	push	%rax
 	pop	%rsi
 	pop	%rdx
 	pop	%rcx
+	add	$8, %rsp		/* the gate slot */
 	iretq
 1:	pop	%rax
 	pushq	$0

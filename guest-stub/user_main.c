@@ -37,6 +37,7 @@ static const struct {
 	{ "snaptest", wl_snaptest },
 	{ "warm", wl_warm },
 	{ "fuzz", wl_fuzz },
+	{ "chaos", wl_chaos },
 };
 
 int user_main(uint64_t fdt_addr, uint64_t cpu)

@@ -26,9 +26,11 @@ static const struct wl_spec {
 	{ "snaptest", { { "mib", ARG_NUM, 0 }, { "layers", ARG_NUM, 0 }, { "touch", ARG_NUM, 0 } } },
 	{ "warm", { { "mib", ARG_NUM, 0 } } },
 	{ "fuzz", { { "target", ARG_ENUM, "parser|warm|syscall" }, { "mib", ARG_NUM, 0 } } },
+	{ "chaos", { { "mode", ARG_ENUM, "hcall|block|flood|ptwrite|triple|hlt|msr|cr0|spin|random" },
+	             { "seed", ARG_NUM, 0 }, { "n", ARG_NUM, 0 } } },
 };
 
-const char *wl_names(void) { return "hello, memtouch, fault, spin, snaptest, warm, fuzz"; }
+const char *wl_names(void) { return "hello, memtouch, fault, spin, snaptest, warm, fuzz, chaos"; }
 
 const char *wl_help(void)
 {
@@ -46,7 +48,9 @@ const char *wl_help(void)
 	       "  warm[:mib=N]               build an N MiB (16) table, snapshot, then answer\n"
 	       "                             one request (input buffer) per clone\n"
 	       "  fuzz:target=T[,mib=N]      a fuzz target (parser|warm|syscall), run one\n"
-	       "                             input per snapshot reset (see cowvm fuzz-target)\n";
+	       "                             input per snapshot reset (see cowvm fuzz-target)\n"
+	       "  chaos:mode=M[,seed=S,n=N]  a hostile guest (hcall|block|flood|ptwrite|triple|\n"
+	       "                             hlt|msr|cr0|spin|random); see guest-stub/chaos.c\n";
 }
 
 static int valid_number(const char *s)

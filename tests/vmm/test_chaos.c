@@ -1,0 +1,226 @@
+/*
+ * test_chaos.c - hostile guests (workload `chaos`) next to well-behaved
+ * clones: every attack ends with an error return or a clean stop of the
+ * attacking guest only, while clones of a snapshot run at the same time on
+ * other threads, finish correctly, and the snapshot's memory is unchanged.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clone.h"
+#include "cowvm_abi.h"
+#include "kvm_test_util.h"
+#include "snapshot.h"
+
+#define MiB (1ull << 20)
+#define PAGE 4096ull
+
+static void quiet(void *ctx, const char *buf, size_t len) { (void)ctx, (void)buf, (void)len; }
+
+struct chaos_case {
+	const char *spec;
+	enum vm_end end;     /* how the guest must end */
+	int status;          /* for VM_END_EXIT */
+};
+
+static const struct chaos_case cases[] = {
+	{ "chaos:mode=hcall,seed=1,n=3000", VM_END_EXIT, 0 },
+	{ "chaos:mode=hcall,seed=2,n=3000", VM_END_EXIT, 0 },
+	{ "chaos:mode=flood,n=20000", VM_END_EXIT, 0 },
+	{ "chaos:mode=block,seed=3", VM_END_ERROR, 0 },
+	{ "chaos:mode=ptwrite,seed=4", VM_END_SHUTDOWN, 0 },
+	{ "chaos:mode=triple", VM_END_SHUTDOWN, 0 },
+	{ "chaos:mode=hlt", VM_END_ERROR, 0 },
+	{ "chaos:mode=msr,seed=5", VM_END_EXCEPTION, 0 },
+	{ "chaos:mode=cr0,seed=6", VM_END_EXCEPTION, 0 },
+	{ "chaos:mode=spin", VM_END_TIMEOUT, 0 },
+};
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+struct chaos_arg {
+	unsigned failures;
+	char why[512];
+	unsigned random_runs;
+};
+
+static void run_chaos(const char *spec, struct vm_result *res, char *why, size_t n, int *ok)
+{
+	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = 1, .timeout_ms = 1500, .console = quiet };
+	struct vmm_err err = { 0 };
+	*ok = 0;
+	if (wl_parse(spec, &cfg.workload, &err)) {
+		snprintf(why, n, "%s: %s", spec, err.msg);
+		return;
+	}
+	struct vm *vm;
+	if (vm_create(&cfg, &vm, &err)) {
+		snprintf(why, n, "%s: vm_create: %s", spec, err.msg);
+		return;
+	}
+	if (vm_run(vm, res, &err))
+		snprintf(why, n, "%s: vm_run: %s", spec, err.msg);
+	else
+		*ok = 1;
+	vm_destroy(vm);
+}
+
+static void *chaos_thread(void *p)
+{
+	struct chaos_arg *a = p;
+	for (unsigned i = 0; i < NCASES; i++) {
+		struct vm_result res;
+		int ok;
+		run_chaos(cases[i].spec, &res, a->why, sizeof(a->why), &ok);
+		if (!ok || res.end != cases[i].end || (res.end == VM_END_EXIT && res.status != cases[i].status)) {
+			if (ok)
+				snprintf(a->why, sizeof(a->why), "%s ended %d (%s), expected %d", cases[i].spec,
+				         res.end, res.msg, cases[i].end);
+			a->failures++;
+			return NULL;
+		}
+	}
+	/* Random modes and seeds: any clean end will do; the process must live. */
+	for (unsigned seed = 100; seed < 130; seed++) {
+		char spec[64];
+		snprintf(spec, sizeof(spec), "chaos:mode=random,seed=%u,n=500", seed);
+		struct vm_result res;
+		int ok;
+		run_chaos(spec, &res, a->why, sizeof(a->why), &ok);
+		if (!ok) {
+			a->failures++;
+			return NULL;
+		}
+		a->random_runs++;
+	}
+	return NULL;
+}
+
+struct victim_arg {
+	struct snapshot *s;
+	volatile int *stop;
+	unsigned runs, failures;
+	char why[512];
+};
+
+static uint64_t model_checksum(uint64_t npages, uint64_t id)
+{
+	uint64_t h = COWVM_FOLD_INIT;
+	for (uint64_t p = 0; p < npages; p++)
+		h = cowvm_fold(h, cowvm_snap_value(p, id));
+	return h;
+}
+
+static void *victim_thread(void *p)
+{
+	struct victim_arg *a = p;
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	struct vmm_err err = { 0 };
+	struct vm *c;
+	if (vm_clone(NULL, a->s, &o, &c, &err)) {
+		snprintf(a->why, sizeof(a->why), "vm_clone: %s", err.msg);
+		a->failures++;
+		return NULL;
+	}
+	/* Run, check, reset, again: for as long as the attackers run. */
+	while (!*a->stop || a->runs < 3) {
+		struct vm_result res;
+		uint64_t bad = 1, sum = 0;
+		if (vm_run(c, &res, &err) || res.end != VM_END_EXIT || res.status ||
+		    vm_result_report(&res, "snap.bad", &bad) || vm_result_report(&res, "snap.checksum", &sum) ||
+		    bad || sum != model_checksum(4 << 8, c->clone_id)) {
+			snprintf(a->why, sizeof(a->why), "victim run %u: end %d: %s", a->runs, res.end, res.msg);
+			a->failures++;
+			break;
+		}
+		a->runs++;
+		if (vm_reset(c, NULL, &err)) {
+			snprintf(a->why, sizeof(a->why), "vm_reset: %s", err.msg);
+			a->failures++;
+			break;
+		}
+	}
+	vm_destroy(c);
+	return NULL;
+}
+
+static uint64_t snapshot_hash(const struct snapshot *s)
+{
+	uint64_t h = COWVM_FOLD_INIT;
+	for (uint64_t g = 0; g < s->meta.mem_size / PAGE; g++) {
+		const uint64_t *q = (const uint64_t *)snapshot_page(s, g);
+		for (unsigned i = 0; i < PAGE / 8; i++)
+			h = cowvm_fold(h, q[i]);
+	}
+	return h;
+}
+
+Test(chaos, hostile_guests_stop_cleanly_and_others_run_on, .timeout = 300)
+{
+	REQUIRE_KVM();
+	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = 1, .timeout_ms = 20000, .console = quiet,
+	                         .snapshots = true };
+	struct vmm_err err = { 0 };
+	cr_assert_eq(wl_parse("snaptest:mib=4", &cfg.workload, &err), 0);
+	struct vm *boot;
+	cr_assert_eq(vm_create(&cfg, &boot, &err), 0, "%s", err.msg);
+	struct vm_result res;
+	cr_assert_eq(vm_run(boot, &res, &err), 0);
+	cr_assert_eq(res.end, VM_END_SNAPSHOT, "%s", res.msg);
+	struct snapshot *s;
+	cr_assert_eq(snapshot_take(boot, &s, &err), 0, "%s", err.msg);
+	vm_destroy(boot);
+	uint64_t before = snapshot_hash(s);
+
+	volatile int stop = 0;
+	struct victim_arg v = { .s = s, .stop = &stop };
+	struct chaos_arg ca = { 0 };
+	pthread_t tv, tc;
+	cr_assert_eq(pthread_create(&tv, NULL, victim_thread, &v), 0);
+	cr_assert_eq(pthread_create(&tc, NULL, chaos_thread, &ca), 0);
+	pthread_join(tc, NULL);
+	stop = 1;
+	pthread_join(tv, NULL);
+	cr_assert_eq(ca.failures, 0, "%s", ca.why);
+	cr_assert_eq(ca.random_runs, 30);
+	cr_assert_eq(v.failures, 0, "%s", v.why);
+	cr_assert_geq(v.runs, 3);
+	cr_assert_eq(snapshot_hash(s), before, "the snapshot's memory changed");
+	cr_log_info("victim ran %u times while %zu + 30 hostile guests ran", v.runs, NCASES);
+	snapshot_put(s);
+}
+
+Test(chaos, hostile_clone_is_reset_and_reused)
+{
+	REQUIRE_KVM();
+	/* A clone whose guest attacks after the snapshot point: the clone ends
+	 * cleanly and, reset, runs the same attack again identically. */
+	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = 1, .timeout_ms = 20000, .console = quiet,
+	                         .snapshots = true };
+	struct vmm_err err = { 0 };
+	cr_assert_eq(wl_parse("fuzz:target=syscall", &cfg.workload, &err), 0);
+	struct vm *boot;
+	cr_assert_eq(vm_create(&cfg, &boot, &err), 0, "%s", err.msg);
+	struct vm_result res;
+	cr_assert_eq(vm_run(boot, &res, &err), 0);
+	cr_assert_eq(res.end, VM_END_SNAPSHOT, "%s", res.msg);
+	struct snapshot *s;
+	cr_assert_eq(snapshot_take(boot, &s, &err), 0, "%s", err.msg);
+	vm_destroy(boot);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 5000 };
+	struct vm *c;
+	cr_assert_eq(vm_clone(NULL, s, &o, &c, &err), 0, "%s", err.msg);
+	/* SET_STATE(0x1337), DROP, READ: a ring-0 NULL dereference. */
+	uint8_t buf[24] = { 9 }; /* struct cowvm_fuzz_input: len 9, then the records */
+	memcpy(buf + 8, "\x01\x37\x13\x03\x00\x00\x04\x05\x00", 9);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(vm_guest_write(c, c->layout.in_base, buf, sizeof(buf), &err), 0);
+		cr_assert_eq(vm_run(c, &res, &err), 0);
+		cr_assert_eq(res.end, VM_END_EXCEPTION, "%s", res.msg);
+		cr_assert_eq(res.exc.cr2, 5);
+		cr_assert_eq(vm_reset(c, NULL, &err), 0, "%s", err.msg);
+	}
+	vm_destroy(c);
+	snapshot_put(s);
+}

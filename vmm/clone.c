@@ -20,7 +20,55 @@ struct vm_pool {
 	unsigned max_idle, nidle;
 	struct vm **idle;
 	struct vm_pool_stats st;
+	unsigned max_live;
+	uint64_t max_mem;
 };
+
+void vm_pool_set_limits(struct vm_pool *p, unsigned max_live, uint64_t max_mem)
+{
+	pthread_mutex_lock(&p->lock);
+	p->max_live = max_live;
+	p->max_mem = max_mem;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Count a new clone against the limits, or say which one it breaks. */
+static int pool_admit(struct vm_pool *p, uint64_t mem, struct vmm_err *e)
+{
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	int r = 0;
+	if (p->max_live && p->st.live >= p->max_live)
+		r = vmm_fail(e, -EAGAIN, "clone limit reached: %u clones alive (vm_pool_set_limits)", p->max_live);
+	else if (p->max_mem && p->st.live_mem + mem > p->max_mem)
+		r = vmm_fail(e, -EAGAIN, "memory limit reached: %llu MiB of clones alive, limit %llu MiB",
+		             (unsigned long long)(p->st.live_mem >> 20), (unsigned long long)(p->max_mem >> 20));
+	if (r) {
+		p->st.refused++;
+	} else {
+		p->st.live++;
+		p->st.live_mem += mem;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+static void pool_unadmit(struct vm_pool *p, uint64_t mem)
+{
+	pthread_mutex_lock(&p->lock);
+	p->st.live--;
+	p->st.live_mem -= mem;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void vm_pool_forget(struct vm *vm)
+{
+	if (vm->pool) {
+		pool_unadmit(vm->pool, vm->mem.size);
+		vm->pool = NULL;
+	}
+}
 
 int vm_pool_create(unsigned max_idle, struct vm_pool **out, struct vmm_err *e)
 {
@@ -126,8 +174,10 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 	*out = NULL;
 	enum dirty_mode dm = o->dirty == DIRTY_OFF ? DIRTY_RING : o->dirty;
 	const struct snapshot *root = snapshot_root(s);
+	int r = pool_admit(pool, s->meta.mem_size, e);
+	if (r)
+		return r;
 	struct vm *vm = pool_take(pool, s, dm);
-	int r = 0;
 	if (vm && vm->clean_for != s && vm->gpt) {
 		gpt_destroy(vm->gpt); /* before the family it belongs to may go */
 		vm->gpt = NULL;
@@ -149,8 +199,11 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 	}
 	if (r) {
 		vm_destroy(vm);
+		if (pool)
+			pool_unadmit(pool, s->meta.mem_size);
 		return r;
 	}
+	vm->pool = pool; /* counted: vm_destroy / vm_release give it back */
 	snapshot_put(vm->clean_for);
 	vm->clean_for = NULL;
 	snapshot_get(s);
@@ -304,6 +357,7 @@ void vm_release(struct vm_pool *pool, struct vm *vm)
 {
 	if (!vm)
 		return;
+	vm_pool_forget(vm);
 	struct reset_stats st;
 	struct vmm_err e;
 	if (!pool || !vm->snap || reset_memory(vm, &st, &e)) {

@@ -35,10 +35,19 @@ struct vm_pool_stats {
 	uint64_t reused;      /* clones on a shell already showing the snapshot */
 	uint64_t remapped;    /* clones on a shell whose window was remapped */
 	uint64_t idle;        /* shells waiting in the pool */
+	uint64_t live;        /* clones alive that came from the pool */
+	uint64_t live_mem;    /* their guest memory, bytes */
+	uint64_t refused;     /* clones refused by a limit */
 };
 
 /* A pool keeps at most max_idle released shells. */
 int vm_pool_create(unsigned max_idle, struct vm_pool **out, struct vmm_err *e);
+/* Limits on the clones made through the pool and alive at once (until
+ * vm_release or vm_destroy): their number and their total guest memory.
+ * 0 = no limit. vm_clone beyond a limit fails with -EAGAIN and a message. */
+void vm_pool_set_limits(struct vm_pool *p, unsigned max_live, uint64_t max_mem);
+/* Called by vm_destroy for a clone made through a pool. */
+void vm_pool_forget(struct vm *vm);
 void vm_pool_destroy(struct vm_pool *p);
 void vm_pool_get_stats(struct vm_pool *p, struct vm_pool_stats *st);
 

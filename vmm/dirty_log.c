@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "fault_inject.h"
+
 #include "kvm_ioctl.h"
 
 #define PAGE 4096ull
@@ -85,7 +87,7 @@ int dirty_ring_map(const struct dirty_log *d, int vcpu_fd, struct dirty_ring *r,
 	if (d->mode != DIRTY_RING)
 		return 0;
 	size_t len = (size_t)d->ring_entries * sizeof(struct kvm_dirty_gfn);
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd,
+	void *p = vmm_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd,
 	               (off_t)(KVM_DIRTY_LOG_PAGE_OFFSET * PAGE));
 	if (p == MAP_FAILED)
 		return vmm_fail(e, -errno, "mmap of the vCPU dirty ring failed: %s", strerror(errno));
@@ -126,8 +128,9 @@ int dirty_ring_harvest(const struct dirty_log *d, struct dirty_ring *r, dirty_pa
 		r->fetch++;
 		n++;
 	}
-	if (n) {
+	if (n || r->reset_pending) {
 		int x = KVM_IOCTL(d->vm_fd, KVM_RESET_DIRTY_RINGS, 0, e);
+		r->reset_pending = x < 0;
 		if (x < 0 && !rc)
 			rc = x;
 	}

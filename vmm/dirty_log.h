@@ -9,6 +9,7 @@
 #define COWVM_DIRTY_LOG_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -34,6 +35,10 @@ struct dirty_ring {
 	struct kvm_dirty_gfn *gfns; /* mmap of the vCPU fd at KVM_DIRTY_LOG_PAGE_OFFSET */
 	uint32_t entries;
 	uint32_t fetch;             /* next entry to look at (ours, not KVM's) */
+	/* Entries we consumed whose KVM_RESET_DIRTY_RINGS failed: until a reset
+	 * succeeds their pages are not write-protected again, so later writes
+	 * to them would go unseen. The next harvest retries the reset. */
+	bool reset_pending;
 };
 
 /* Called for every written guest frame; nonzero stops the harvest (the

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "fault_inject.h"
+
 /* A new window of `size` bytes: anonymous (fd < 0) or MAP_PRIVATE of fd. */
 static int map_window(struct guest_mem *m, uint64_t size, int fd, struct vmm_err *e)
 {
@@ -13,7 +15,7 @@ static int map_window(struct guest_mem *m, uint64_t size, int fd, struct vmm_err
 		return vmm_fail(e, -EINVAL, "guest memory size %#llx is not a positive multiple of 4 KiB",
 		                (unsigned long long)size);
 	int flags = MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	void *p = vmm_mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
 	if (p == MAP_FAILED)
 		return vmm_fail(e, -errno, "mmap of %llu MiB guest RAM failed: %s",
 		                (unsigned long long)(size >> 20), strerror(errno));
@@ -43,7 +45,7 @@ int guest_mem_map_file(struct guest_mem *m, uint64_t size, int fd, struct vmm_er
 int guest_mem_remap_file(struct guest_mem *m, int fd, struct vmm_err *e)
 {
 	int flags = MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED | (fd < 0 ? MAP_ANONYMOUS : 0);
-	void *p = mmap(m->host, m->size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	void *p = vmm_mmap(m->host, m->size, PROT_READ | PROT_WRITE, flags, fd, 0);
 	if (p == MAP_FAILED)
 		return vmm_fail(e, -errno, "remapping %llu MiB of guest RAM failed: %s",
 		                (unsigned long long)(m->size >> 20), strerror(errno));

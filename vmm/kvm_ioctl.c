@@ -5,9 +5,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "fault_inject.h"
+
 int kvm_ioctl_named(int fd, unsigned long req, void *arg, const char *name,
                     bool retry_eintr, struct vmm_err *e)
 {
+	if (fault_inject_hit(FAULT_KVM_IOCTL))
+		return vmm_fail(e, -EIO, "%s failed: injected failure", name);
 	for (;;) {
 		int r = ioctl(fd, req, arg);
 		if (r >= 0)

@@ -5,10 +5,12 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "fault_inject.h"
+
 static void *reserve(uint64_t bytes)
 {
 	/* NORESERVE: only the parts of the arrays that are touched cost memory. */
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	void *p = vmm_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 	               -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -53,6 +55,8 @@ uint64_t ram_frames_live_private(struct ram_frames *f)
 static int rf_alloc(void *ctx, uint64_t *frame)
 {
 	struct ram_frames *f = ctx;
+	if (fault_inject_hit(FAULT_FRAME))
+		return -ENOMEM;
 	pthread_mutex_lock(&f->lock);
 	uint64_t n;
 	if (f->nfree)

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include "fault_inject.h"
 #include <unistd.h>
 
 #include "gpt.h"
@@ -26,7 +28,8 @@ static inline void bit_set(uint64_t *b, uint64_t i) { b[i / 64] |= 1ull << (i % 
 
 int snapshot_memfd(uint64_t size, struct vmm_err *e)
 {
-	int fd = memfd_create("cowvm-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = fault_inject_hit(FAULT_MEMFD) ? (errno = EMFILE, -1)
+	                                       : memfd_create("cowvm-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return vmm_fail(e, -errno, "memfd_create failed: %s", strerror(errno));
 	if (ftruncate(fd, (off_t)size)) {
@@ -48,6 +51,12 @@ static void family_put(struct snap_family *f)
 	free(f);
 }
 
+static bool table_fail(void *ctx)
+{
+	(void)ctx;
+	return fault_inject_hit(FAULT_GPT_TABLE);
+}
+
 static int family_create(uint64_t mem_size, struct snap_family **out, struct vmm_err *e)
 {
 	struct snap_family *f = calloc(1, sizeof(*f));
@@ -61,7 +70,8 @@ static int family_create(uint64_t mem_size, struct snap_family **out, struct vmm
 		free(f);
 		return r;
 	}
-	struct gpt_domain_config dc = { .fs = &ram_frames_ops, .fs_ctx = &f->frames };
+	struct gpt_domain_config dc = { .fs = &ram_frames_ops, .fs_ctx = &f->frames,
+	                                .table_fail = table_fail, .table_fail_ctx = NULL };
 	r = gpt_domain_create(&dc, &f->dom);
 	if (r) {
 		family_put(f);
@@ -146,7 +156,7 @@ static int snap_new(const struct snap_meta *m, int memfd, struct snapshot **out,
 		snapshot_put(s);
 		return vmm_fail(e, -err, "sealing the snapshot memfd failed: %s", strerror(err));
 	}
-	void *p = mmap(NULL, m->mem_size, PROT_READ, MAP_SHARED | MAP_NORESERVE, memfd, 0);
+	void *p = vmm_mmap(NULL, m->mem_size, PROT_READ, MAP_SHARED | MAP_NORESERVE, memfd, 0);
 	if (p == MAP_FAILED) {
 		int err = errno;
 		snapshot_put(s);
@@ -292,7 +302,7 @@ static int capture_root(struct vm *vm, int memfd, uint64_t *copied, struct vmm_e
 {
 	uint64_t size = vm->mem.size, npages = size / PAGE;
 	uint64_t *pm = malloc(4096 * sizeof(uint64_t));
-	uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0);
+	uint8_t *dst = vmm_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0);
 	int err = dst == MAP_FAILED ? errno : 0;
 	if (!pm || dst == MAP_FAILED) {
 		free(pm);

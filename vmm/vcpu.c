@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include "fault_inject.h"
 #include <unistd.h>
 
 #include "kvm_ioctl.h"
@@ -20,7 +22,7 @@ int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
 	if (fd < 0)
 		return fd;
 	v->fd = fd;
-	void *run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *run = vmm_mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (run == MAP_FAILED) {
 		int err = -errno;
 		close(fd);

@@ -13,6 +13,7 @@
 
 #include "bootinfo.h"
 #include "gpt.h"
+#include "clone.h"
 #include "snapshot.h"
 #include "guest_blob.h"
 #include "kvm_ioctl.h"
@@ -227,6 +228,7 @@ void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
+	vm_pool_forget(vm);
 	/* The GPT before the snapshot: its domain belongs to the snapshot family. */
 	if (vm->gpt)
 		gpt_destroy(vm->gpt);
@@ -291,7 +293,7 @@ int vm_harvest_dirty(struct vm *vm, struct vmm_err *e)
 		rings[i] = vm->vcpus[i].ring;
 	int r = dirty_log_harvest(&vm->dlog, rings, vm->nvcpus, vm_mark_dirty, vm, NULL, e);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
-		vm->vcpus[i].ring.fetch = rings[i].fetch;
+		vm->vcpus[i].ring = rings[i]; /* fetch index and reset_pending */
 	if (r > 0 || (r < 0 && vm->gpt_error == r))
 		return vmm_fail(e, r > 0 ? -EIO : r, "applying a guest write to the GPT failed: %s",
 		                strerror(r > 0 ? EIO : -r));

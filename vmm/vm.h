@@ -123,6 +123,7 @@ struct vm {
 	struct gpt *gpt;
 	uint64_t clone_id;
 	struct snapshot *clean_for; /* pooled shell: window equals this snapshot */
+	struct vm_pool *pool;       /* the pool that counts this clone (limits) */
 	atomic_ullong dirty_seen;   /* pages harvested from the dirty log */
 	int gpt_error;              /* first GPT failure while harvesting (-errno) */
 };

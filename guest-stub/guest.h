@@ -65,6 +65,7 @@ int wl_snaptest(const struct workload_env *env);
 int wl_warm(const struct workload_env *env);
 int wl_fuzz(const struct workload_env *env);
 int wl_chaos(const struct workload_env *env);
+int wl_bench(const struct workload_env *env);
 
 /* snapshot of the whole guest here: 0 original, N clone N, < 0 none */
 int64_t hc_snapshot(void);

@@ -38,6 +38,7 @@ static const struct {
 	{ "warm", wl_warm },
 	{ "fuzz", wl_fuzz },
 	{ "chaos", wl_chaos },
+	{ "bench", wl_bench },
 };
 
 int user_main(uint64_t fdt_addr, uint64_t cpu)

@@ -28,9 +28,12 @@ static const struct wl_spec {
 	{ "fuzz", { { "target", ARG_ENUM, "parser|warm|syscall" }, { "mib", ARG_NUM, 0 } } },
 	{ "chaos", { { "mode", ARG_ENUM, "hcall|block|flood|ptwrite|triple|hlt|msr|cr0|spin|random" },
 	             { "seed", ARG_NUM, 0 }, { "n", ARG_NUM, 0 } } },
+	{ "bench", { { "mib", ARG_NUM, 0 }, { "op", ARG_ENUM, "exit|seq|rand|seqrand|pages|chunks|tsc" },
+	             { "count", ARG_NUM, 0 }, { "per", ARG_NUM, 0 }, { "chunks", ARG_NUM, 0 },
+	             { "read", ARG_NUM, 0 }, { "seed", ARG_NUM, 0 } } },
 };
 
-const char *wl_names(void) { return "hello, memtouch, fault, spin, snaptest, warm, fuzz, chaos"; }
+const char *wl_names(void) { return "hello, memtouch, fault, spin, snaptest, warm, fuzz, chaos, bench"; }
 
 const char *wl_help(void)
 {
@@ -50,7 +53,11 @@ const char *wl_help(void)
 	       "  fuzz:target=T[,mib=N]      a fuzz target (parser|warm|syscall), run one\n"
 	       "                             input per snapshot reset (see cowvm fuzz-target)\n"
 	       "  chaos:mode=M[,seed=S,n=N]  a hostile guest (hcall|block|flood|ptwrite|triple|\n"
-	       "                             hlt|msr|cr0|spin|random); see guest-stub/chaos.c\n";
+	       "                             hlt|msr|cr0|spin|random); see guest-stub/chaos.c\n"
+	       "  bench[:mib=M,op=OP,...]    fill M MiB (1), snapshot; each clone runs a timed\n"
+	       "                             access pattern (op=exit|seq|rand|seqrand|pages|\n"
+	       "                             chunks|tsc, count=N, per=K, chunks=C, read=R,\n"
+	       "                             seed=S) and reports cycles per access (cowvm bench)\n";
 }
 
 static int valid_number(const char *s)

@@ -110,7 +110,7 @@ static void parse_bad(const char *spec, const char *substr)
 Test(wl_parse, unknown_workload)
 {
 	parse_bad("nosuch", "unknown workload 'nosuch'");
-	parse_bad("nosuch", "hello, memtouch, fault, spin, snaptest, warm, fuzz, chaos"); /* lists the known ones */
+	parse_bad("nosuch", "hello, memtouch, fault, spin, snaptest, warm, fuzz, chaos, bench"); /* lists the known ones */
 	parse_bad("hell", "unknown workload 'hell'");
 	parse_bad("hello2", "unknown workload 'hello2'");
 	parse_bad("HELLO", "unknown workload 'HELLO'");
@@ -239,9 +239,9 @@ Test(wl_parse, over_long_key_or_value)
 
 Test(wl_parse, names_and_help)
 {
-	cr_expect_str_eq(wl_names(), "hello, memtouch, fault, spin, snaptest, warm, fuzz, chaos");
-	static const char *names[] = { "hello", "memtouch", "fault", "spin", "snaptest", "warm", "fuzz", "chaos" };
-	for (unsigned i = 0; i < 8; i++)
+	cr_expect_str_eq(wl_names(), "hello, memtouch, fault, spin, snaptest, warm, fuzz, chaos, bench");
+	static const char *names[] = { "hello", "memtouch", "fault", "spin", "snaptest", "warm", "fuzz", "chaos", "bench" };
+	for (unsigned i = 0; i < 9; i++)
 		cr_expect_not_null(strstr(wl_help(), names[i]), "wl_help lacks %s", names[i]);
 }
 

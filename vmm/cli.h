@@ -11,4 +11,6 @@ void cli_stats_usage(FILE *f);
 int cli_fuzz_target(int argc, char **argv);
 int cli_replay(int argc, char **argv);
 void cli_fuzz_usage(FILE *f);
+int cli_bench(int argc, char **argv);
+void cli_bench_usage(FILE *f);
 #endif

@@ -21,6 +21,7 @@ static void usage(FILE *f)
 	        "  stats     show a snapshot file and the memory of one clone of it\n"
 	        "  fuzz-target  run a guest fuzz target as an AFL++ forkserver target\n"
 	        "  replay    rerun fuzz inputs in the guest, print crash reports\n"
+	        "  bench     benchmark clones against fork, eager copy, fresh VMs and userfaultfd\n"
 	        "  help      show this help, or `cowvm help run` for a command's options\n"
 	        "\n"
 	        "exit codes: the guest's exit status (0..200); %d bad usage or input;\n"
@@ -46,6 +47,8 @@ int main(int argc, char **argv)
 			cli_stats_usage(stdout);
 		else if (argc > 2 && (!strcmp(argv[2], "fuzz-target") || !strcmp(argv[2], "replay")))
 			cli_fuzz_usage(stdout);
+		else if (argc > 2 && !strcmp(argv[2], "bench"))
+			cli_bench_usage(stdout);
 		else {
 			usage(stdout);
 			printf("\n");
@@ -67,6 +70,8 @@ int main(int argc, char **argv)
 		return cli_fuzz_target(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))
 		return cli_replay(argc - 1, argv + 1);
+	if (!strcmp(cmd, "bench"))
+		return cli_bench(argc - 1, argv + 1);
 	fprintf(stderr, "cowvm: unknown command '%s' (try cowvm --help)\n", cmd);
 	return COWVM_EXIT_USAGE;
 }

@@ -58,14 +58,6 @@ void cli_stats_usage(FILE *f)
 	        "private leaf tables (VmRSS/VmPTE of the COW PTE RFC, for VMs).\n");
 }
 
-static int usage_error(const char *cmd, const char *msg, const char *arg)
-{
-	fprintf(stderr, "cowvm %s: ", cmd);
-	fprintf(stderr, msg, arg);
-	fprintf(stderr, " (try cowvm help %s)\n", cmd);
-	return COWVM_EXIT_USAGE;
-}
-
 static double now_us(void)
 {
 	struct timespec t;
@@ -190,27 +182,27 @@ int cli_clone(int argc, char **argv)
 		case 'i': input_path = optarg; break;
 		case 'n':
 			if (parse_u64_arg(optarg, &n) || !n || n > MAX_CLONES)
-				return usage_error("clone", "bad clone count '%s'", optarg);
+				return cli_usage_error("clone", "bad clone count '%s'", optarg);
 			break;
 		case 'j':
 			if (parse_u64_arg(optarg, &jobs) || !jobs || jobs > MAX_JOBS)
-				return usage_error("clone", "bad job count '%s'", optarg);
+				return cli_usage_error("clone", "bad job count '%s'", optarg);
 			break;
 		case 't':
 			if (parse_u64_arg(optarg, &v) || !v || v > 86400000ull)
-				return usage_error("clone", "bad timeout '%s' (1..86400000 ms)", optarg);
+				return cli_usage_error("clone", "bad timeout '%s' (1..86400000 ms)", optarg);
 			o.timeout_ms = v;
 			break;
 		case 'c': o.console = NULL; break;
 		case 'b': o.dirty = DIRTY_BITMAP; break;
 		case 'h': cli_clone_usage(stdout); return 0;
-		default: return usage_error("clone", "unknown or incomplete option '%s'", argv[optind - 1]);
+		default: return cli_usage_error("clone", "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_error("clone", "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error("clone", "unexpected argument '%s'", argv[optind]);
 	if (!from)
-		return usage_error("clone", "%s", "--from FILE is required");
+		return cli_usage_error("clone", "%s", "--from FILE is required");
 	void *input = NULL;
 	size_t input_len = 0;
 	if (input_path) {
@@ -312,17 +304,17 @@ int cli_stats(int argc, char **argv)
 		case 'f': from = optarg; break;
 		case 't':
 			if (parse_u64_arg(optarg, &v) || !v || v > 86400000ull)
-				return usage_error("stats", "bad timeout '%s' (1..86400000 ms)", optarg);
+				return cli_usage_error("stats", "bad timeout '%s' (1..86400000 ms)", optarg);
 			o.timeout_ms = v;
 			break;
 		case 'h': cli_stats_usage(stdout); return 0;
-		default: return usage_error("stats", "unknown or incomplete option '%s'", argv[optind - 1]);
+		default: return cli_usage_error("stats", "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_error("stats", "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error("stats", "unexpected argument '%s'", argv[optind]);
 	if (!from)
-		return usage_error("stats", "%s", "--from FILE is required");
+		return cli_usage_error("stats", "%s", "--from FILE is required");
 	struct snapshot *s;
 	int code = load("stats", from, &s);
 	if (code)

@@ -65,14 +65,6 @@ void cli_fuzz_usage(FILE *f)
 	        "  --timeout MS      per-input limit besides AFL's own (default 1000)\n");
 }
 
-static int usage_error(const char *cmd, const char *msg, const char *arg)
-{
-	fprintf(stderr, "cowvm %s: ", cmd);
-	fprintf(stderr, msg, arg);
-	fprintf(stderr, " (try cowvm help %s)\n", cmd);
-	return COWVM_EXIT_USAGE;
-}
-
 struct sentinel {
 	pid_t pid;
 	char *stack;
@@ -144,36 +136,36 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 		switch (c) {
 		case 't':
 			if (strcmp(optarg, "parser") && strcmp(optarg, "warm") && strcmp(optarg, "syscall"))
-				return *code = usage_error(cmd, "unknown target '%s' (parser|warm|syscall)", optarg), -1;
+				return *code = cli_usage_error(cmd, "unknown target '%s' (parser|warm|syscall)", optarg), -1;
 			o->fc.target = optarg;
 			break;
 		case 'm':
 			if (parse_size(optarg, &o->fc.mem_size))
-				return *code = usage_error(cmd, "bad memory size '%s'", optarg), -1;
+				return *code = cli_usage_error(cmd, "bad memory size '%s'", optarg), -1;
 			break;
 		case 'b':
 			if (parse_u64_arg(optarg, &v) || !v || v > 65536)
-				return *code = usage_error(cmd, "bad warm state size '%s' (MiB)", optarg), -1;
+				return *code = cli_usage_error(cmd, "bad warm state size '%s' (MiB)", optarg), -1;
 			o->fc.mib = v;
 			break;
 		case 'r':
 			if (fuzz_parse_reset(optarg, &o->fc.reset))
-				return *code = usage_error(cmd, "bad reset mode '%s' (cow|fresh|copy)", optarg), -1;
+				return *code = cli_usage_error(cmd, "bad reset mode '%s' (cow|fresh|copy)", optarg), -1;
 			break;
 		case 'T':
 			if (parse_u64_arg(optarg, &v) || !v || v > 3600000)
-				return *code = usage_error(cmd, "bad timeout '%s' (1..3600000 ms)", optarg), -1;
+				return *code = cli_usage_error(cmd, "bad timeout '%s' (1..3600000 ms)", optarg), -1;
 			o->fc.timeout_ms = v;
 			break;
 		case 'h':
 			cli_fuzz_usage(stdout);
 			return *code = 0, -1;
 		default:
-			return *code = usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]), -1;
+			return *code = cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]), -1;
 		}
 	}
 	if (!o->fc.target)
-		return *code = usage_error(cmd, "%s", "--target is required"), -1;
+		return *code = cli_usage_error(cmd, "%s", "--target is required"), -1;
 	o->first_file = optind;
 	return 0;
 }
@@ -231,7 +223,7 @@ int cli_replay(int argc, char **argv)
 	if (parse_opts("replay", argc, argv, &o, &code))
 		return code;
 	if (o.first_file >= argc)
-		return usage_error("replay", "%s", "no input FILE given");
+		return cli_usage_error("replay", "%s", "no input FILE given");
 	o.fc.cov_size = AFL_DEFAULT_MAP;
 	o.fc.cov = local_map(o.fc.cov_size);
 	o.fc.console = console_drop;
@@ -279,7 +271,7 @@ int cli_fuzz_target(int argc, char **argv)
 	if (parse_opts("fuzz-target", argc, argv, &o, &code))
 		return code;
 	if (argc - o.first_file > 1)
-		return usage_error("fuzz-target", "unexpected argument '%s' (one FILE at most)", argv[o.first_file + 1]);
+		return cli_usage_error("fuzz-target", "unexpected argument '%s' (one FILE at most)", argv[o.first_file + 1]);
 	const char *path = o.first_file < argc ? argv[o.first_file] : NULL;
 	int afl = fcntl(FORKSRV_CTL, F_GETFD) != -1 && fcntl(FORKSRV_ST, F_GETFD) != -1;
 

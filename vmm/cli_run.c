@@ -49,14 +49,6 @@ void cli_run_usage(FILE *f)
 	        COWVM_EXIT_SHUTDOWN, COWVM_EXIT_VMM_ERROR, COWVM_EXIT_USAGE);
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "cowvm run: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (try cowvm help run)\n");
-	return COWVM_EXIT_USAGE;
-}
-
 static int read_file(const char *path, void **buf, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -138,16 +130,16 @@ int cli_run(int argc, char **argv)
 		switch (c) {
 		case 'm':
 			if (parse_size(optarg, &cfg.mem_size))
-				return usage_error("bad memory size '%s'", optarg);
+				return cli_usage_error("run", "bad memory size '%s'", optarg);
 			break;
 		case 'c':
 			if (parse_u64_arg(optarg, &n) || !n || n > COWVM_MAX_VCPUS)
-				return usage_error("bad vCPU count '%s' (1..16)", optarg);
+				return cli_usage_error("run", "bad vCPU count '%s' (1..16)", optarg);
 			cfg.nvcpus = (unsigned)n;
 			break;
 		case 't':
 			if (parse_u64_arg(optarg, &n) || !n || n > 86400000ull)
-				return usage_error("bad timeout '%s' (1..86400000 ms)", optarg);
+				return cli_usage_error("run", "bad timeout '%s' (1..86400000 ms)", optarg);
 			cfg.timeout_ms = n;
 			break;
 		case 'w': workload = optarg; break;
@@ -156,13 +148,13 @@ int cli_run(int argc, char **argv)
 		case 's': snap_out = optarg; break;
 		case 'h': cli_run_usage(stdout); return 0;
 		default:
-			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+			return cli_usage_error("run", "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+		return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
 	if (wl_parse(workload, &cfg.workload, &err))
-		return usage_error("%s", err.msg);
+		return cli_usage_error("run", "%s", err.msg);
 	void *img = NULL;
 	if (guest_path) {
 		int r = read_file(guest_path, &img, &cfg.guest_image_len);

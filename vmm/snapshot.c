@@ -264,7 +264,7 @@ int snapshot_layer_create(struct snapshot *parent, const struct snap_meta *m, in
 
 /* ---- taking a snapshot of a stopped VM ----------------------------------- */
 
-static int page_is_zero(const uint8_t *p)
+bool snapshot_page_is_zero(const uint8_t *p)
 {
 	const uint64_t *q = (const uint64_t *)p;
 	for (unsigned i = 0; i < PAGE / 8; i++)
@@ -313,7 +313,7 @@ static int capture_root(struct vm *vm, int memfd, uint64_t *copied, struct vmm_e
 	uint64_t n = 0, first = 0, nbuf = 0;
 	for (uint64_t p = 0; p < npages; p++) {
 		const uint8_t *src = vm->mem.host + p * PAGE;
-		if (!page_exists(pagemap, vm->mem.host, p, pm, &first, &nbuf, npages) || page_is_zero(src))
+		if (!page_exists(pagemap, vm->mem.host, p, pm, &first, &nbuf, npages) || snapshot_page_is_zero(src))
 			continue;
 		memcpy(dst + p * PAGE, src, PAGE);
 		n++;

@@ -18,6 +18,7 @@
 #define COWVM_SNAPSHOT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -94,6 +95,9 @@ void snapshot_put(struct snapshot *s); /* NULL is fine */
 const uint8_t *snapshot_page(const struct snapshot *s, uint64_t gfn);
 /* The root of s's chain. */
 const struct snapshot *snapshot_root(const struct snapshot *s);
+
+/* True if the 4 KiB page at p is all zero (holes in snapshot memory). */
+bool snapshot_page_is_zero(const uint8_t *p);
 
 /* A new memfd of `size` bytes that allows sealing. */
 int snapshot_memfd(uint64_t size, struct vmm_err *e);

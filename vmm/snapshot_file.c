@@ -155,15 +155,6 @@ uint64_t snapfile_xxh64(const void *p, size_t n, uint64_t seed)
 static inline int bit_test(const uint64_t *b, uint64_t i) { return (int)((b[i / 64] >> (i % 64)) & 1); }
 static inline uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 
-static int page_is_zero(const uint8_t *p)
-{
-	const uint64_t *q = (const uint64_t *)p;
-	for (unsigned i = 0; i < PAGE / 8; i++)
-		if (q[i])
-			return 0;
-	return 1;
-}
-
 /* The vCPU record parts, in file order. */
 static void vcpu_parts(uint32_t part[SNAPFILE_VCPU_NPARTS])
 {
@@ -310,7 +301,7 @@ static int collect_root(const struct snapshot *s, struct runs *rs, struct vmm_er
 			                strerror(errno));
 		uint64_t end = (uint64_t)hole < size ? (uint64_t)hole : size;
 		for (uint64_t g = (uint64_t)data / PAGE; g < align_up(end, PAGE) / PAGE; g++)
-			if (!page_is_zero(s->map + g * PAGE) && runs_add(rs, g))
+			if (!snapshot_page_is_zero(s->map + g * PAGE) && runs_add(rs, g))
 				return vmm_fail(e, -ENOMEM, "out of memory for the page run table");
 		pos = (off_t)align_up(end, PAGE);
 	}
@@ -729,12 +720,12 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 static int fill_nonzero(int memfd, const uint8_t *buf, uint64_t len, uint64_t at, struct vmm_err *e)
 {
 	for (uint64_t p = 0; p < len;) {
-		if (page_is_zero(buf + p)) {
+		if (snapshot_page_is_zero(buf + p)) {
 			p += PAGE;
 			continue;
 		}
 		uint64_t q = p + PAGE;
-		while (q < len && !page_is_zero(buf + q))
+		while (q < len && !snapshot_page_is_zero(buf + q))
 			q += PAGE;
 		while (p < q) {
 			ssize_t n = pwrite(memfd, buf + p, q - p, (off_t)(at + p));

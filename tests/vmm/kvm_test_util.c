@@ -1,6 +1,10 @@
 /* kvm_test_util.c - see kvm_test_util.h. */
 #include "kvm_test_util.h"
 
+#include "cowvm_abi.h"
+#include "snapshot.h"
+
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
@@ -68,4 +72,52 @@ void *slurp(const char *path, size_t *len)
 	fclose(f);
 	*len = (size_t)n;
 	return p;
+}
+
+void quiet(void *ctx, const char *buf, size_t len)
+{
+	(void)ctx, (void)buf, (void)len;
+}
+
+struct snapshot *boot_snapshot(const char *workload, uint64_t mem)
+{
+	struct vm_config cfg = { .mem_size = mem, .nvcpus = 1, .timeout_ms = 20000,
+	                         .console = quiet, .snapshots = true };
+	struct vmm_err err = { 0 };
+	cr_assert_eq(wl_parse(workload, &cfg.workload, &err), 0, "%s", err.msg);
+	struct vm *vm;
+	cr_assert_eq(vm_create(&cfg, &vm, &err), 0, "vm_create: %s", err.msg);
+	struct vm_result res;
+	cr_assert_eq(vm_run(vm, &res, &err), 0, "%s", err.msg);
+	cr_assert_eq(res.end, VM_END_SNAPSHOT, "ended with %d: %s", res.end, res.msg);
+	struct snapshot *s;
+	cr_assert_eq(snapshot_take(vm, &s, &err), 0, "snapshot_take: %s", err.msg);
+	vm_destroy(vm);
+	return s;
+}
+
+uint64_t report(const struct vm_result *r, const char *key)
+{
+	uint64_t v = 0;
+	cr_assert_eq(vm_result_report(r, key, &v), 0, "no report %s (end %d: %s)", key, r->end, r->msg);
+	return v;
+}
+
+uint64_t model_checksum(uint64_t npages, uint64_t touch, uint64_t id)
+{
+	uint64_t h = COWVM_FOLD_INIT;
+	for (uint64_t p = 0; p < npages; p++)
+		h = cowvm_fold(h, cowvm_snap_value(p, p < touch ? id : 0));
+	return h;
+}
+
+int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	cr_assert_not_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
 }

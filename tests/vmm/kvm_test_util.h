@@ -39,4 +39,19 @@ void boot_guest(struct boot *b, const char *workload, uint64_t mem, unsigned vcp
 /* Read a whole file (test guests); asserts success. Caller frees. */
 void *slurp(const char *path, size_t *len);
 
+/* ---- snapshot tests ---- */
+struct snapshot;
+/* A console that drops everything. */
+void quiet(void *ctx, const char *buf, size_t len);
+/* Boot `workload` (64 MiB.. `mem`, 1 vCPU) with snapshots on, run it to its
+ * snapshot request and take the snapshot; asserts every step. */
+struct snapshot *boot_snapshot(const char *workload, uint64_t mem);
+/* Value of report `key`; asserts it exists. */
+uint64_t report(const struct vm_result *r, const char *key);
+/* Host model of snaptest's checksum for clone `id` that wrote `touch` of
+ * `npages` pages. */
+uint64_t model_checksum(uint64_t npages, uint64_t touch, uint64_t id);
+/* Open file descriptors of this process. */
+int count_fds(void);
+
 #endif

@@ -17,8 +17,6 @@
 #define MiB (1ull << 20)
 #define PAGE 4096ull
 
-static void quiet(void *ctx, const char *buf, size_t len) { (void)ctx, (void)buf, (void)len; }
-
 struct chaos_case {
 	const char *spec;
 	enum vm_end end;     /* how the guest must end */
@@ -107,14 +105,6 @@ struct victim_arg {
 	char why[512];
 };
 
-static uint64_t model_checksum(uint64_t npages, uint64_t id)
-{
-	uint64_t h = COWVM_FOLD_INIT;
-	for (uint64_t p = 0; p < npages; p++)
-		h = cowvm_fold(h, cowvm_snap_value(p, id));
-	return h;
-}
-
 static void *victim_thread(void *p)
 {
 	struct victim_arg *a = p;
@@ -132,7 +122,7 @@ static void *victim_thread(void *p)
 		uint64_t bad = 1, sum = 0;
 		if (vm_run(c, &res, &err) || res.end != VM_END_EXIT || res.status ||
 		    vm_result_report(&res, "snap.bad", &bad) || vm_result_report(&res, "snap.checksum", &sum) ||
-		    bad || sum != model_checksum(4 << 8, c->clone_id)) {
+		    bad || sum != model_checksum(4 << 8, 4 << 8, c->clone_id)) {
 			snprintf(a->why, sizeof(a->why), "victim run %u: end %d: %s", a->runs, res.end, res.msg);
 			a->failures++;
 			break;
@@ -162,18 +152,7 @@ static uint64_t snapshot_hash(const struct snapshot *s)
 Test(chaos, hostile_guests_stop_cleanly_and_others_run_on, .timeout = 300)
 {
 	REQUIRE_KVM();
-	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = 1, .timeout_ms = 20000, .console = quiet,
-	                         .snapshots = true };
-	struct vmm_err err = { 0 };
-	cr_assert_eq(wl_parse("snaptest:mib=4", &cfg.workload, &err), 0);
-	struct vm *boot;
-	cr_assert_eq(vm_create(&cfg, &boot, &err), 0, "%s", err.msg);
-	struct vm_result res;
-	cr_assert_eq(vm_run(boot, &res, &err), 0);
-	cr_assert_eq(res.end, VM_END_SNAPSHOT, "%s", res.msg);
-	struct snapshot *s;
-	cr_assert_eq(snapshot_take(boot, &s, &err), 0, "%s", err.msg);
-	vm_destroy(boot);
+	struct snapshot *s = boot_snapshot("snaptest:mib=4", 64 * MiB);
 	uint64_t before = snapshot_hash(s);
 
 	volatile int stop = 0;
@@ -199,18 +178,9 @@ Test(chaos, hostile_clone_is_reset_and_reused)
 	REQUIRE_KVM();
 	/* A clone whose guest attacks after the snapshot point: the clone ends
 	 * cleanly and, reset, runs the same attack again identically. */
-	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = 1, .timeout_ms = 20000, .console = quiet,
-	                         .snapshots = true };
+	struct snapshot *s = boot_snapshot("fuzz:target=syscall", 64 * MiB);
 	struct vmm_err err = { 0 };
-	cr_assert_eq(wl_parse("fuzz:target=syscall", &cfg.workload, &err), 0);
-	struct vm *boot;
-	cr_assert_eq(vm_create(&cfg, &boot, &err), 0, "%s", err.msg);
 	struct vm_result res;
-	cr_assert_eq(vm_run(boot, &res, &err), 0);
-	cr_assert_eq(res.end, VM_END_SNAPSHOT, "%s", res.msg);
-	struct snapshot *s;
-	cr_assert_eq(snapshot_take(boot, &s, &err), 0, "%s", err.msg);
-	vm_destroy(boot);
 	struct clone_opts o = { .console = quiet, .timeout_ms = 5000 };
 	struct vm *c;
 	cr_assert_eq(vm_clone(NULL, s, &o, &c, &err), 0, "%s", err.msg);

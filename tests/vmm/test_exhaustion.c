@@ -23,19 +23,6 @@
 #define MiB (1ull << 20)
 #define MAX_TRIES 400
 
-static void quiet(void *ctx, const char *buf, size_t len) { (void)ctx, (void)buf, (void)len; }
-
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static struct vm *boot_to_snapshot(const char *workload)
 {
 	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = 1, .timeout_ms = 20000, .console = quiet,
@@ -52,12 +39,7 @@ static struct vm *boot_to_snapshot(const char *workload)
 
 static struct snapshot *make_snapshot(void)
 {
-	struct vm *vm = boot_to_snapshot("snaptest:mib=2,touch=64");
-	struct vmm_err err = { 0 };
-	struct snapshot *s;
-	cr_assert_eq(snapshot_take(vm, &s, &err), 0, "%s", err.msg);
-	vm_destroy(vm);
-	return s;
+	return boot_snapshot("snaptest:mib=2,touch=64", 64 * MiB);
 }
 
 struct baseline {

@@ -23,42 +23,6 @@
 #define MiB (1ull << 20)
 #define PAGE 4096ull
 
-static void quiet(void *ctx, const char *buf, size_t len) { (void)ctx, (void)buf, (void)len; }
-
-/* Boot `workload` with snapshots on, run to its snapshot request, take it. */
-static struct snapshot *boot_snapshot(const char *workload, uint64_t mem)
-{
-	struct vm_config cfg = { .mem_size = mem, .nvcpus = 1, .timeout_ms = 20000,
-	                         .console = quiet, .snapshots = true };
-	struct vmm_err err = { 0 };
-	cr_assert_eq(wl_parse(workload, &cfg.workload, &err), 0, "%s", err.msg);
-	struct vm *vm;
-	cr_assert_eq(vm_create(&cfg, &vm, &err), 0, "vm_create: %s", err.msg);
-	struct vm_result res;
-	cr_assert_eq(vm_run(vm, &res, &err), 0, "%s", err.msg);
-	cr_assert_eq(res.end, VM_END_SNAPSHOT, "ended with %d: %s", res.end, res.msg);
-	struct snapshot *s;
-	cr_assert_eq(snapshot_take(vm, &s, &err), 0, "snapshot_take: %s", err.msg);
-	vm_destroy(vm);
-	return s;
-}
-
-static uint64_t report(const struct vm_result *r, const char *key)
-{
-	uint64_t v = 0;
-	cr_assert_eq(vm_result_report(r, key, &v), 0, "no report %s (end %d: %s)", key, r->end, r->msg);
-	return v;
-}
-
-/* Host model of snaptest's checksum for a clone that wrote `touch` pages. */
-static uint64_t model_checksum(uint64_t npages, uint64_t touch, uint64_t id)
-{
-	uint64_t h = COWVM_FOLD_INIT;
-	for (uint64_t p = 0; p < npages; p++)
-		h = cowvm_fold(h, cowvm_snap_value(p, p < touch ? id : 0));
-	return h;
-}
-
 static void run_clone(struct vm *vm, struct vm_result *res)
 {
 	struct vmm_err err = { 0 };
@@ -415,17 +379,6 @@ Test(warm, each_clone_answers_its_own_request)
 }
 
 /* ---- lifetime: 1,000 clones, no leaks ---------------------------------------- */
-
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 Test(lifetime, thousand_clones_leak_nothing, .timeout = 600)
 {

@@ -27,41 +27,8 @@
 #define MiB (1ull << 20)
 #define PAGE 4096ull
 
-static void quiet(void *ctx, const char *buf, size_t len) { (void)ctx, (void)buf, (void)len; }
-
 /* ---- helpers --------------------------------------------------------------- */
 
-static struct snapshot *boot_snapshot(const char *workload, uint64_t mem)
-{
-	struct vm_config cfg = { .mem_size = mem, .nvcpus = 1, .timeout_ms = 20000,
-	                         .console = quiet, .snapshots = true };
-	struct vmm_err err = { 0 };
-	cr_assert_eq(wl_parse(workload, &cfg.workload, &err), 0, "%s", err.msg);
-	struct vm *vm;
-	cr_assert_eq(vm_create(&cfg, &vm, &err), 0, "vm_create: %s", err.msg);
-	struct vm_result res;
-	cr_assert_eq(vm_run(vm, &res, &err), 0, "%s", err.msg);
-	cr_assert_eq(res.end, VM_END_SNAPSHOT, "ended with %d: %s", res.end, res.msg);
-	struct snapshot *s;
-	cr_assert_eq(snapshot_take(vm, &s, &err), 0, "snapshot_take: %s", err.msg);
-	vm_destroy(vm);
-	return s;
-}
-
-static uint64_t report(const struct vm_result *r, const char *key)
-{
-	uint64_t v = 0;
-	cr_assert_eq(vm_result_report(r, key, &v), 0, "no report %s (end %d: %s)", key, r->end, r->msg);
-	return v;
-}
-
-static uint64_t model_checksum(uint64_t npages, uint64_t touch, uint64_t id)
-{
-	uint64_t h = COWVM_FOLD_INIT;
-	for (uint64_t p = 0; p < npages; p++)
-		h = cowvm_fold(h, cowvm_snap_value(p, p < touch ? id : 0));
-	return h;
-}
 
 /* Clone s once, run it to the end, return its result. */
 static void clone_run(struct snapshot *s, bool snapshots, struct vm_result *res, uint64_t *id)
@@ -132,17 +99,6 @@ static const char *path_in(const char *name)
 	cr_assert_lt(g_npaths, 256u);
 	cr_assert_geq(asprintf(&p, "%s/%s", g_dir, name), 0);
 	return g_paths[g_npaths++] = p;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	cr_assert_not_null(d);
-	int n = 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static uint8_t *read_whole(const char *path, size_t *len)

@@ -9,7 +9,7 @@
  * Suites:
  *   clone   per guest size: vm_clone alone and vm_clone + vm_run up to the
  *           guest's first exit after the snapshot point (the bench guest's
- *           `snapbench` clone exits at once), for
+ *           `bench` clone exits at once), for
  *             pool        a pooled shell already showing the snapshot
  *                         (vm_release puts it back after each clone),
  *             pool-remap  a pooled shell that showed another snapshot of the
@@ -56,6 +56,7 @@
 #include "cowvm_abi.h"
 #include "size_parse.h"
 #include "snapshot.h"
+#include "stats.h"
 #include "vm.h"
 
 #define KiB (1ull << 10)
@@ -64,8 +65,6 @@
 #define PAGE 4096ull
 #define CHUNK (2ull << 20)
 
-extern const unsigned char snap_guest_elf[];
-extern const size_t snap_guest_elf_len;
 
 /* ---- small utilities ------------------------------------------------------ */
 
@@ -108,51 +107,18 @@ static const char *size_name(uint64_t b, char *buf, size_t n)
 	return buf;
 }
 
-struct samples {
-	double *v;
-	size_t n, cap;
-};
+/* Samples and their statistics: bench/libcowbench/stats.h. */
+#define samples bsamples
+#define stat3 bstat
 
 static void s_add(struct samples *s, double x)
 {
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 64;
-		s->v = realloc(s->v, s->cap * sizeof(double));
-		if (!s->v)
-			die("out of memory");
-	}
-	s->v[s->n++] = x;
+	if (bs_add(s, x))
+		die("out of memory");
 }
 
-static void s_free(struct samples *s)
-{
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-struct stat3 {
-	size_t n;
-	double median, p99, min;
-};
-
-static struct stat3 s_stat(struct samples *s)
-{
-	struct stat3 r = { .n = s->n };
-	if (!s->n)
-		return r;
-	qsort(s->v, s->n, sizeof(double), cmp_double);
-	r.min = s->v[0];
-	r.median = s->n % 2 ? s->v[s->n / 2] : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
-	size_t k = (size_t)ceil(0.99 * (double)s->n);
-	r.p99 = s->v[k ? k - 1 : 0];
-	return r;
-}
+static void s_free(struct samples *s) { bs_free(s); }
+static struct stat3 s_stat(struct samples *s) { return bs_stat(s); }
 
 /* ---- results -------------------------------------------------------------- */
 
@@ -238,44 +204,14 @@ static void add_ratio(const char *name, double value, const char *target, int me
 
 static void quiet(void *ctx, const char *buf, size_t len) { (void)ctx, (void)buf, (void)len; }
 
-/* "name:k=v,..." -> request. Stock workloads go through wl_parse; the
- * bench guest's snapbench is not known to the VMM's validator. */
-static void make_request(const char *spec, struct wl_request *w, bool *bench_guest)
-{
-	struct vmm_err err = { 0 };
-	*bench_guest = !strncmp(spec, "snapbench", 9);
-	if (!*bench_guest) {
-		if (wl_parse(spec, w, &err))
-			die("workload %s: %s", spec, err.msg);
-		return;
-	}
-	memset(w, 0, sizeof(*w));
-	strcpy(w->name, "snapbench");
-	const char *p = strchr(spec, ':');
-	while (p && *++p) {
-		const char *eq = strchr(p, '='), *comma = strchr(p, ',');
-		if (!eq || w->nargs == WL_MAX_ARGS)
-			die("bad bench workload %s", spec);
-		struct wl_arg *a = &w->args[w->nargs++];
-		snprintf(a->key, sizeof(a->key), "%.*s", (int)(eq - p), p);
-		snprintf(a->value, sizeof(a->value), "%.*s", (int)(comma ? comma - eq - 1 : (long)strlen(eq + 1)),
-		         eq + 1);
-		p = comma;
-	}
-}
-
 /* Boot `spec` in a `mem`-byte guest, run it to its snapshot request, take it. */
 static struct snapshot *boot_snapshot(const char *spec, uint64_t mem, double *boot_us)
 {
 	struct vm_config cfg = { .mem_size = mem, .nvcpus = 1, .timeout_ms = 60000, .console = quiet,
 	                         .snapshots = true };
-	bool bench_guest;
-	make_request(spec, &cfg.workload, &bench_guest);
-	if (bench_guest) {
-		cfg.guest_image = snap_guest_elf;
-		cfg.guest_image_len = snap_guest_elf_len;
-	}
 	struct vmm_err err = { 0 };
+	if (wl_parse(spec, &cfg.workload, &err))
+		die("workload %s: %s", spec, err.msg);
 	double t0 = now_us();
 	struct vm *vm;
 	if (vm_create(&cfg, &vm, &err))
@@ -344,7 +280,7 @@ static unsigned reps(const struct opts *o, unsigned scale_div)
 /* ---- suite 1: clone latency ----------------------------------------------- */
 
 struct clone_sizes {
-	struct snapshot *snap[8]; /* per size: snapbench:mib=1 (kept for the memory suite) */
+	struct snapshot *snap[8]; /* per size: bench:mib=1 (kept for the memory suite) */
 };
 
 static void eager_copy_once(const struct snapshot *s, bool huge, struct samples *copy)
@@ -389,8 +325,8 @@ static void suite_clone(const struct opts *o, struct clone_sizes *cs)
 	for (unsigned si = 0; si < ns; si++) {
 		char sn[16];
 		double boot;
-		cs->snap[si] = boot_snapshot("snapbench:mib=1", o->sizes[si], &boot);
-		s2[si] = boot_snapshot("snapbench:mib=1", o->sizes[si], NULL);
+		cs->snap[si] = boot_snapshot("bench:mib=1", o->sizes[si], &boot);
+		s2[si] = boot_snapshot("bench:mib=1", o->sizes[si], NULL);
 		progress("%s: booted and snapshotted in %.1f ms (%llu non-zero pages)",
 		         size_name(o->sizes[si], sn, sizeof(sn)), boot / 1000,
 		         (unsigned long long)cs->snap[si]->ncaptured);
@@ -791,7 +727,7 @@ static void suite_remap(const struct opts *o)
 		for (unsigned pi = 0; pi < sizeof(per) / sizeof(per[0]); pi++) {
 			unsigned k = per[pi];
 			char spec[96];
-			snprintf(spec, sizeof(spec), "snapbench:mib=%u,per=%u,chunks=%u,read=%u", 2 * REMAP_CHUNKS, k,
+			snprintf(spec, sizeof(spec), "bench:mib=%u,op=chunks,per=%u,chunks=%u,read=%u", 2 * REMAP_CHUNKS, k,
 			         REMAP_CHUNKS, rd);
 			struct snapshot *s = boot_snapshot(spec, size, NULL);
 			/* Two clones of s, one per method, reset and run in turn. */
@@ -917,7 +853,7 @@ static void suite_memory(const struct opts *o, struct clone_sizes *cs)
 		size_name(size, sn, sizeof(sn));
 		struct snapshot *s = cs->snap[si];
 		if (!s)
-			s = cs->snap[si] = boot_snapshot("snapbench:mib=1", size, NULL);
+			s = cs->snap[si] = boot_snapshot("bench:mib=1", size, NULL);
 		struct vm_mem_stats st;
 
 		struct vm *vm = clone_or_die(NULL, s, 0);
@@ -948,7 +884,7 @@ static void suite_memory(const struct opts *o, struct clone_sizes *cs)
 			{ 5, "clone wrote 1% of 32M" }, { 512, "clone wrote 100% of 32M" } };
 		for (unsigned t = 0; t < 2; t++) {
 			char spec[64];
-			snprintf(spec, sizeof(spec), "snapbench:mib=32,per=%u", touch[t].per);
+			snprintf(spec, sizeof(spec), "bench:mib=32,op=chunks,per=%u", touch[t].per);
 			struct snapshot *ts = boot_snapshot(spec, size, NULL);
 			vm = clone_or_die(NULL, ts, 0);
 			run_ok(vm, spec);
@@ -1223,7 +1159,7 @@ int main(int argc, char **argv)
 		clone_ratios(&o);
 	}
 	if (o.suite_vcpu) {
-		struct snapshot *vs = cs.snap[0] ? cs.snap[0] : boot_snapshot("snapbench:mib=1", 64 * MiB, NULL);
+		struct snapshot *vs = cs.snap[0] ? cs.snap[0] : boot_snapshot("bench:mib=1", 64 * MiB, NULL);
 		suite_vcpu(&o, vs);
 		if (vs != cs.snap[0])
 			snapshot_put(vs);

@@ -173,7 +173,9 @@ int plot_bars(const char *dir, const char *name, const struct plot_axes *a,
 		fclose(d);
 		return -EIO;
 	}
-	header(g, name, a);
+	struct plot_axes ax = *a;
+	ax.logx = false; /* categories along x */
+	header(g, name, &ax);
 	fprintf(g, "set style data histograms\nset style histogram clustered gap 1\n"
 	           "set style fill solid 0.85 border -1\nset boxwidth 0.9\nset xtics rotate by -20\n");
 	if (a->logy)

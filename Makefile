@@ -3,7 +3,7 @@
 # configure, build, then run.
 
 BUILD ?= build
-PKGS := gcc make meson ninja-build pkg-config python3 libfdt-dev libcriterion-dev valgrind afl++
+PKGS := gcc make meson ninja-build pkg-config python3 libfdt-dev libcriterion-dev valgrind afl++ gnuplot-nox
 
 .PHONY: all deps build demo test test-tsan clean
 

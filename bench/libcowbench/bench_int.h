@@ -119,8 +119,10 @@ void note_plot(struct bctx *c, int r, const char *err);
 /* Boot the bench guest (bench:mib=fill_mib) in `mem` bytes of RAM, run it
  * to its snapshot call and take the snapshot. */
 struct snapshot *bx_boot(struct bctx *c, uint64_t mem, uint64_t fill_mib, double *us);
-/* cowvm clone of s from pool (NULL: a new shell). */
+/* cowvm clone of s from pool (NULL: a new shell), dirty ring tracking;
+ * bx_clone_dirty: with dirty mode dm (DIRTY_RING or DIRTY_BITMAP). */
 struct vm *bx_clone(struct vm_pool *pool, struct snapshot *s);
+struct vm *bx_clone_dirty(struct vm_pool *pool, struct snapshot *s, enum dirty_mode dm);
 /* Write a bench command into the clone's input buffer (recorded as a write). */
 void bx_cmd(struct vm *vm, const struct cowvm_bench_cmd *cmd);
 /* Run to the guest's exit; exit status must be 0. */

@@ -14,8 +14,10 @@
  * clone before, so its window's pages are already private host memory and
  * a write costs KVM's write-protect fault for dirty tracking), cowvm on a
  * new shell (vm_clone(NULL): every first write is a host copy-on-write
- * from the snapshot memfd), fresh VM + MAP_PRIVATE, eager copy (4 KiB
- * pages), uffd-wp, uffd-copy (bench_int.h, struct bvm).
+ * from the snapshot memfd), cowvm on a pooled shell that tracks writes with
+ * the dirty bitmap instead of the dirty ring (harvested only when the run
+ * ends: no re-protection while the guest runs), fresh VM + MAP_PRIVATE,
+ * eager copy (4 KiB pages), uffd-wp, uffd-copy (bench_int.h, struct bvm).
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,9 +27,9 @@
 #include "bench_int.h"
 #include "plot.h"
 
-enum { F_POOL, F_NEW, F_FRESH, F_EAGER, F_UFFD_WP, F_UFFD_COPY, NF };
-static const char *const fname[NF] = { "cowvm (pooled shell)", "cowvm (new shell)", "fresh VM + MAP_PRIVATE",
-                                       "eager copy", "uffd-wp", "uffd-copy" };
+enum { F_POOL, F_NEW, F_POOL_BITMAP, F_FRESH, F_EAGER, F_UFFD_WP, F_UFFD_COPY, NF };
+static const char *const fname[NF] = { "cowvm (pooled shell)", "cowvm (new shell)", "cowvm (pooled, dirty bitmap)",
+                                       "fresh VM + MAP_PRIVATE", "eager copy", "uffd-wp", "uffd-copy" };
 enum { P_SEQ, P_RAND_AFTER, P_RAND, NP };
 static const char *const pname[NP] = { "seq", "rand after seq", "rand" };
 static const char *const pkey[NP] = { "seq", "rand", "rand" }; /* guest report prefix */
@@ -64,15 +66,16 @@ static void take(struct bctx *c, struct fsamp *f, const struct vm_result *res, c
 }
 
 /* One clone by method m running `op`; samples into st. */
-static void one(struct bctx *c, struct fstate *st, int m, struct snapshot *s, struct vm_pool *pool,
+static void one(struct bctx *c, struct fstate *st, int m, struct snapshot *s, struct vm_pool **pools,
                 const struct cowvm_bench_cmd *cmd, bool keep)
 {
 	struct vm_result res;
 	struct bvm b = { 0 };
 	struct vm *vm;
 	double t0 = now_us();
-	if (m == F_POOL || m == F_NEW) {
-		vm = bx_clone(m == F_POOL ? pool : NULL, s);
+	struct vm_pool *pool = m == F_POOL ? pools[0] : m == F_POOL_BITMAP ? pools[1] : NULL;
+	if (m == F_POOL || m == F_NEW || m == F_POOL_BITMAP) {
+		vm = bx_clone_dirty(pool, s, m == F_POOL_BITMAP ? DIRTY_BITMAP : DIRTY_RING);
 	} else {
 		static const enum bvm_kind kind[NF] = { [F_FRESH] = BVM_FRESH, [F_EAGER] = BVM_EAGER,
 			                                [F_UFFD_WP] = BVM_UFFD_WP, [F_UFFD_COPY] = BVM_UFFD_COPY };
@@ -85,7 +88,7 @@ static void one(struct bctx *c, struct fstate *st, int m, struct snapshot *s, st
 	bx_run(vm, &res, fname[m]);
 	double t3 = now_us();
 	uint64_t faults = 0;
-	if (m == F_POOL)
+	if (pool)
 		vm_release(pool, vm);
 	else if (m == F_NEW)
 		vm_destroy(vm);
@@ -131,10 +134,11 @@ void suite_fault(struct bctx *c)
 	struct snapshot *s = bx_boot(c, size, buf_mib, &boot);
 	bprogress(c, "fault: bench guest filled %llu MiB and snapshotted in %.1f s", (unsigned long long)buf_mib,
 	          boot / 1e6);
-	struct vm_pool *pool;
+	struct vm_pool *pools[2];
 	struct vmm_err err = { 0 };
-	if (vm_pool_create(1, &pool, &err))
+	if (vm_pool_create(1, &pools[0], &err) || vm_pool_create(1, &pools[1], &err))
 		bdie("%s", err.msg);
+	struct vm_pool *pool = pools[0];
 	bool avail[NF];
 	for (int m = 0; m < NF; m++)
 		avail[m] = !(m == F_UFFD_WP && c->uffd_wp_na[0]) && !(m == F_UFFD_COPY && c->uffd_copy_na[0]);
@@ -143,9 +147,10 @@ void suite_fault(struct bctx *c)
 		bdie("out of memory");
 	struct cowvm_bench_cmd ca = { .op = COWVM_BENCH_SEQRAND, .count = nrand, .seed = 1 },
 	                       cb = { .op = COWVM_BENCH_RAND, .count = nrand, .seed = 1 };
-	/* the pooled shell's first clone: afterwards its window holds private
+	/* the pooled shells' first clones: afterwards their windows hold private
 	 * copies of every page (the reset copies them back, keeping them) */
-	one(c, st, F_POOL, s, pool, &ca, false);
+	one(c, st, F_POOL, s, pools, &ca, false);
+	one(c, st, F_POOL_BITMAP, s, pools, &ca, false);
 	/* what the timing itself costs: empty timed accesses */
 	double floor_us;
 	{
@@ -155,11 +160,14 @@ void suite_fault(struct bctx *c)
 		bx_cmd(vm, &ct);
 		bx_run(vm, &res, "tsc");
 		vm_release(pool, vm);
-		floor_us = cyc_us(c, (double)bx_report(&res, "bench.tsc.cycles")) / (double)bx_report(&res, "bench.tsc.n");
+		/* the median access: the mean of an empty loop is mostly preemptions */
+		floor_us = cyc_us(c, (double)bx_report(&res, "bench.tsc.p50"));
 		struct bsamples one_s = { 0 };
 		bs_add(&one_s, floor_us);
 		struct brow *w = res_latency(c, "fault", "empty timed access (rdtsc pair)", size, &one_s);
 		row_param(w, "pattern", 0, "tsc");
+		row_extra(w, "mean_us_per_access",
+		          cyc_us(c, (double)bx_report(&res, "bench.tsc.cycles")) / (double)bx_report(&res, "bench.tsc.n"));
 		bs_free(&one_s);
 	}
 	for (unsigned r = 0; r < n; r++)
@@ -167,12 +175,13 @@ void suite_fault(struct bctx *c)
 			if (!avail[m])
 				continue;
 			double t0 = now_us();
-			one(c, st, m, s, pool, &ca, true);
-			one(c, st, m, s, pool, &cb, true);
+			one(c, st, m, s, pools, &ca, true);
+			one(c, st, m, s, pools, &cb, true);
 			bprogress(c, "fault: repeat %u/%u %-24s seq %.3f us, rand %.3f us per write (%.1f s)", r + 1, n,
 			          fname[m], st->s[m][P_SEQ].mean.v[r], st->s[m][P_RAND].mean.v[r], (now_us() - t0) / 1e6);
 		}
-	vm_pool_destroy(pool);
+	vm_pool_destroy(pools[0]);
+	vm_pool_destroy(pools[1]);
 	snapshot_put(s);
 	for (int m = 0; m < NF; m++) {
 		for (int p = 0; p < NP; p++) {
@@ -221,6 +230,11 @@ void suite_fault(struct bctx *c)
 			res_ratio(c, "fault", name, cn->st.median / fr->st.median, t ? "<= 1" : NULL,
 			          t ? cn->st.median <= fr->st.median : -1);
 		}
+		const struct brow *cb = frow(c, F_POOL_BITMAP, p, size);
+		if (cb && fr) {
+			snprintf(name, sizeof(name), "%s: cowvm (pooled, dirty bitmap) / fresh VM, per write", pname[p]);
+			res_ratio(c, "fault", name, cb->st.median / fr->st.median, NULL, -1);
+		}
 		if (cw && wp) {
 			snprintf(name, sizeof(name), "%s: cowvm (pooled) / uffd-wp, per write", pname[p]);
 			bool t = p == P_SEQ;
@@ -237,13 +251,13 @@ void suite_fault(struct bctx *c)
 
 	printf("\n== fault: guest writes after a clone, %s guest, %llu MiB buffer (mean us per write, median of %u) ==\n",
 	       sn, (unsigned long long)buf_mib, n);
-	printf("%-24s %10s %10s %10s %10s %10s %10s %10s\n", "method", "seq", "rand", "rand after", "seq p50",
+	printf("%-30s %10s %10s %10s %10s %10s %10s %10s\n", "method", "seq", "rand", "rand after", "seq p50",
 	       "seq p99", "seq x", "clone");
-	printf("%-24s %10s %10s %10s %10s %10s %10s %10s\n", "", "", "", "seq", "(guest)", "(guest)", "fresh VM",
+	printf("%-30s %10s %10s %10s %10s %10s %10s %10s\n", "", "", "", "seq", "(guest)", "(guest)", "fresh VM",
 	       "setup");
 	const struct brow *base = frow(c, F_FRESH, P_SEQ, size);
 	for (int m = 0; m < NF; m++) {
-		printf("%-24s", fname[m]);
+		printf("%-30s", fname[m]);
 		if (!avail[m]) {
 			printf("  n/a (%s)\n", m == F_UFFD_WP ? c->uffd_wp_na : c->uffd_copy_na);
 			continue;
@@ -261,7 +275,7 @@ void suite_fault(struct bctx *c)
 		printf("\n");
 	}
 	printf("(guest p50/p99: per-access histogram, 4 buckets per power of two, lower bounds;\n"
-	       " TSC %.0f kHz from %s; an empty timed access costs %.3f us, included above)\n", c->tsc_khz,
+	       " TSC %.0f kHz from %s; an empty timed access (median) costs %.3f us, included above)\n", c->tsc_khz,
 	       c->tsc_source, floor_us);
 	printf("\n-- ratios and targets --\n");
 	for (unsigned i = 0; i < c->res.nratios; i++) {

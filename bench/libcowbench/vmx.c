@@ -50,7 +50,12 @@ struct snapshot *bx_boot(struct bctx *c, uint64_t mem, uint64_t fill_mib, double
 
 struct vm *bx_clone(struct vm_pool *pool, struct snapshot *s)
 {
-	struct clone_opts o = { .console = quiet, .timeout_ms = 600000 };
+	return bx_clone_dirty(pool, s, DIRTY_RING);
+}
+
+struct vm *bx_clone_dirty(struct vm_pool *pool, struct snapshot *s, enum dirty_mode dm)
+{
+	struct clone_opts o = { .console = quiet, .timeout_ms = 600000, .dirty = dm };
 	struct vmm_err err = { 0 };
 	struct vm *vm;
 	if (vm_clone(pool, s, &o, &vm, &err))

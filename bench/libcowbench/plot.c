@@ -74,6 +74,12 @@ static void header(FILE *g, const char *name, const struct plot_axes *a)
 	fprintf(g, "set output \"%s.png\"\n", name);
 	fprintf(g, "set title \"%s\"\nset xlabel \"%s\"\nset ylabel \"%s\"\n", t, xl, yl);
 	fprintf(g, "set grid\nset key outside right top\n");
+	/* ten distinguishable colours and point shapes (the default cycle has 8) */
+	static const char *const col[] = { "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e",
+	                                   "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22" };
+	for (unsigned i = 0; i < 10; i++)
+		fprintf(g, "set linetype %u lc rgb \"%s\" lw 2 pt %u\n", i + 1, col[i], i % 7 + 1 + (i >= 7));
+	fprintf(g, "set linetype cycle 10\n");
 	if (a->logx)
 		fprintf(g, "set logscale x 2\n");
 	if (a->logy)
@@ -144,7 +150,7 @@ int plot_lines(const char *dir, const char *name, const struct plot_axes *a,
 			if (isfinite(s[i].y[k]) && (!a->logy || s[i].y[k] > 0))
 				fprintf(d, "%.9g %.9g\n", s[i].x[k], s[i].y[k]);
 		fprintf(d, "\n\n");
-		fprintf(g, "%s\"%s.dat\" index %u using 1:2 with linespoints lw 2 pt 7 title \"%s\"",
+		fprintf(g, "%s\"%s.dat\" index %u using 1:2 with linespoints title \"%s\"",
 		        idx ? ", \\\n     " : "", name, idx, lab);
 		idx++;
 	}

@@ -18,11 +18,11 @@
  *                         (the copy itself is the eager copy row)
  *   uffd-copy registration  mmap of empty memory + userfaultfd +
  *                         UFFDIO_REGISTER(MODE_MISSING)
- * Rounds: each round runs every method of a phase once for the size, so a
- * burst of load on the shared host hits those figures alike. Phase 1: the
- * methods whose cost does not grow with memory; phase 2, right after it:
- * the ones whose work is O(memory) (eager copy, fork, uffd-wp), in
- * reps_costly rounds.
+ * Rounds: phase 1, the methods whose cost does not grow with memory
+ * (cowvm, fresh VM, uffd-copy), runs each of them once at every size per
+ * round, so a burst of load on the shared host hits all of those figures
+ * alike. Phase 2, afterwards and size by size: the methods whose work is
+ * O(memory) (eager copy, fork, uffd-wp), in reps_costly rounds.
  */
 #include <errno.h>
 #include <math.h>
@@ -65,75 +65,75 @@ static double eager_best(struct bctx *c, uint64_t size)
 	return isnan(a) ? b : isnan(b) ? a : a < b ? a : b;
 }
 
-static void one_size(struct bctx *c, uint64_t size)
-{
+struct csize {
+	uint64_t size;
 	char sn[16];
-	size_name(size, sn, sizeof(sn));
-	double boot;
-	struct snapshot *s = bx_boot(c, size, 1, &boot);
-	bprogress(c, "clone %s: bench guest booted and snapshotted in %.0f ms", sn, boot / 1000);
+	struct snapshot *s;
 	struct vm_pool *pool;
-	struct vmm_err err = { 0 };
-	if (vm_pool_create(1, &pool, &err))
-		bdie("%s", err.msg);
+	struct bsamples sm[NM];
+};
+
+/* Phase 1, one round at one size: the methods whose cost does not grow
+ * with memory. */
+static void cheap_round(struct bctx *c, struct csize *z, bool keep)
+{
+	struct bsamples *sm = z->sm;
+	/* cowvm: pooled shell */
+	double t0 = now_us();
+	struct vm *vm = bx_clone(z->pool, z->s);
+	double t1 = now_us();
+	bx_run(vm, NULL, "cowvm clone");
+	double t2 = now_us();
+	vm_release(z->pool, vm);
+	if (keep) {
+		bs_add(&sm[M_COWVM], t1 - t0);
+		bs_add(&sm[M_COWVM_RUN], t2 - t0);
+	}
+	/* a fresh KVM VM with a MAP_PRIVATE window */
+	struct bvm b;
+	t0 = now_us();
+	bvm_create(z->s, BVM_FRESH, &b);
+	t1 = now_us();
+	bx_run(b.vm, NULL, "fresh VM");
+	t2 = now_us();
+	bvm_destroy(&b);
+	if (keep) {
+		bs_add(&sm[M_FRESH], t1 - t0);
+		bs_add(&sm[M_FRESH_RUN], t2 - t0);
+	}
+	/* userfaultfd MISSING on empty memory */
+	if (!c->uffd_copy_na[0]) {
+		char why[160];
+		int fd;
+		t0 = now_us();
+		uint8_t *p = mmap(NULL, z->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			bdie("mmap: %s", strerror(errno));
+		if (uffd_setup(false, p, z->size, &fd, why, sizeof(why)))
+			bdie("uffd-copy registration: %s", why);
+		t1 = now_us();
+		close(fd);
+		munmap(p, z->size);
+		if (keep)
+			bs_add(&sm[M_UFFD_COPY], t1 - t0);
+	}
+}
+
+/* Phase 2 at one size: the methods whose work is O(memory), in fewer
+ * rounds. Apart from phase 1 because copying and freeing hundreds of MiB
+ * in this process slows the next clone and run for a while (measured
+ * here: a pooled clone 27 -> 77 us right after a 64 MiB copy + munmap),
+ * which would charge the baselines' cost to cowvm. */
+static void costly(struct bctx *c, struct csize *z)
+{
+	struct bsamples *sm = z->sm;
+	uint64_t size = z->size;
 	if (c->fh) {
 		double t = fh_map(c->fh, size);
-		bprogress(c, "clone %s: the fork baseline's holder populated %s in %.0f ms", sn, sn, t / 1000);
+		bprogress(c, "clone %s: the fork baseline's holder populated %s in %.0f ms", z->sn, z->sn, t / 1000);
 	}
-	struct bsamples sm[NM];
-	memset(sm, 0, sizeof(sm));
-	unsigned n = reps_cheap(c), nx = reps_costly(c, size), warm = 2;
-	bool wp_ok = !c->uffd_wp_na[0], copy_ok = !c->uffd_copy_na[0];
+	unsigned nx = reps_costly(c, size);
 	double last = now_us();
-	/* Phase 1: the methods whose cost does not grow with memory, in rounds. */
-	for (unsigned i = 0; i < warm + n; i++) {
-		bool keep = i >= warm;
-		/* cowvm: pooled shell */
-		double t0 = now_us();
-		struct vm *vm = bx_clone(pool, s);
-		double t1 = now_us();
-		bx_run(vm, NULL, "cowvm clone");
-		double t2 = now_us();
-		vm_release(pool, vm);
-		if (keep) {
-			bs_add(&sm[M_COWVM], t1 - t0);
-			bs_add(&sm[M_COWVM_RUN], t2 - t0);
-		}
-		/* a fresh KVM VM with a MAP_PRIVATE window */
-		struct bvm b;
-		t0 = now_us();
-		bvm_create(s, BVM_FRESH, &b);
-		t1 = now_us();
-		bx_run(b.vm, NULL, "fresh VM");
-		t2 = now_us();
-		bvm_destroy(&b);
-		if (keep) {
-			bs_add(&sm[M_FRESH], t1 - t0);
-			bs_add(&sm[M_FRESH_RUN], t2 - t0);
-		}
-		/* userfaultfd MISSING on empty memory */
-		if (copy_ok) {
-			char why[160];
-			int fd;
-			t0 = now_us();
-			uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			                  -1, 0);
-			if (p == MAP_FAILED)
-				bdie("mmap: %s", strerror(errno));
-			if (uffd_setup(false, p, size, &fd, why, sizeof(why)))
-				bdie("uffd-copy registration: %s", why);
-			t1 = now_us();
-			close(fd);
-			munmap(p, size);
-			if (keep)
-				bs_add(&sm[M_UFFD_COPY], t1 - t0);
-		}
-	}
-	/* Phase 2: the methods whose work is O(memory), in fewer rounds. Apart
-	 * from phase 1 because copying and freeing hundreds of MiB in this
-	 * process slows the next clone and run for a while (measured here: a
-	 * pooled clone 27 -> 77 us right after a 64 MiB copy + munmap), which
-	 * would charge the baselines' cost to cowvm. */
 	for (unsigned k = 0; k < nx; k++) {
 		if (c->fh)
 			bs_add(&sm[M_FORK], fh_fork(c->fh));
@@ -141,16 +141,16 @@ static void one_size(struct bctx *c, uint64_t size)
 		 * populated private memory the uffd-wp registration protects */
 		double t0 = now_us();
 		uint8_t *d = map_anon(size, true);
-		bx_eager_copy(s, d);
+		bx_eager_copy(z->s, d);
 		double t1 = now_us();
 		munmap(d, size);
 		bs_add(&sm[M_EAGER_THP], t1 - t0);
 		t0 = now_us();
 		d = map_anon(size, false);
-		bx_eager_copy(s, d);
+		bx_eager_copy(z->s, d);
 		t1 = now_us();
 		bs_add(&sm[M_EAGER_4K], t1 - t0);
-		if (wp_ok) {
+		if (!c->uffd_wp_na[0]) {
 			char why[160];
 			int fd;
 			t0 = now_us();
@@ -162,32 +162,71 @@ static void one_size(struct bctx *c, uint64_t size)
 		}
 		munmap(d, size);
 		if (now_us() - last > 10e6) {
-			bprogress(c, "clone %s: costly round %u of %u", sn, k + 1, nx);
+			bprogress(c, "clone %s: costly round %u of %u", z->sn, k + 1, nx);
 			last = now_us();
 		}
 	}
-	struct vm_pool_stats ps;
-	vm_pool_get_stats(pool, &ps);
-	if (ps.created != 1)
-		bdie("clone %s: the pool created %llu shells instead of reusing one", sn, (unsigned long long)ps.created);
-	vm_pool_destroy(pool);
 	if (c->fh)
 		fh_unmap(c->fh);
-	snapshot_put(s);
+}
+
+static void finish(struct bctx *c, struct csize *z)
+{
+	uint64_t size = z->size;
+	struct vm_pool_stats ps;
+	vm_pool_get_stats(z->pool, &ps);
+	if (ps.created != 1)
+		bdie("clone %s: the pool created %llu shells instead of reusing one", z->sn, (unsigned long long)ps.created);
+	vm_pool_destroy(z->pool);
+	snapshot_put(z->s);
 	for (int m = 0; m < NM; m++) {
 		if (m == M_FORK && !c->fh)
 			res_na(c, "clone", mname[m], size, c->fh_na);
-		else if (m == M_UFFD_WP && !wp_ok)
+		else if (m == M_UFFD_WP && c->uffd_wp_na[0])
 			res_na(c, "clone", mname[m], size, c->uffd_wp_na);
-		else if (m == M_UFFD_COPY && !copy_ok)
+		else if (m == M_UFFD_COPY && c->uffd_copy_na[0])
 			res_na(c, "clone", mname[m], size, c->uffd_copy_na);
 		else
-			res_latency(c, "clone", mname[m], size, &sm[m]);
-		bs_free(&sm[m]);
+			res_latency(c, "clone", mname[m], size, &z->sm[m]);
+		bs_free(&z->sm[m]);
 	}
-	bprogress(c, "clone %s: cowvm %.1f us, fresh VM %.1f us, fork %.1f us, eager copy %.1f ms", sn,
+	bprogress(c, "clone %s: cowvm %.1f us, fresh VM %.1f us, fork %.1f us, eager copy %.1f ms", z->sn,
 	          median_of(c, M_COWVM, size), median_of(c, M_FRESH, size), median_of(c, M_FORK, size),
 	          eager_best(c, size) / 1000);
+}
+
+/* Phase 1 runs every size in each round (all snapshots are small: the
+ * guest wrote 1 MiB), so load that changes during the run hits every size
+ * alike and the flatness ratio compares like with like. */
+static void run_all(struct bctx *c)
+{
+	const struct bench_opts *o = c->o;
+	struct csize z[BENCH_MAX_SIZES];
+	memset(z, 0, sizeof(z));
+	struct vmm_err err = { 0 };
+	for (unsigned i = 0; i < o->nsizes; i++) {
+		z[i].size = o->sizes[i];
+		size_name(z[i].size, z[i].sn, sizeof(z[i].sn));
+		double boot;
+		z[i].s = bx_boot(c, z[i].size, 1, &boot);
+		if (vm_pool_create(1, &z[i].pool, &err))
+			bdie("%s", err.msg);
+		bprogress(c, "clone %s: bench guest booted and snapshotted in %.0f ms", z[i].sn, boot / 1000);
+	}
+	unsigned n = reps_cheap(c), warm = 2;
+	double last = now_us();
+	for (unsigned r = 0; r < warm + n; r++) {
+		for (unsigned i = 0; i < o->nsizes; i++)
+			cheap_round(c, &z[i], r >= warm);
+		if (now_us() - last > 10e6 || r + 1 == warm + n) {
+			bprogress(c, "clone: round %u of %u (cowvm, fresh VM, uffd-copy at every size)", r + 1, warm + n);
+			last = now_us();
+		}
+	}
+	for (unsigned i = 0; i < o->nsizes; i++) {
+		costly(c, &z[i]);
+		finish(c, &z[i]);
+	}
 }
 
 static void targets(struct bctx *c)
@@ -350,8 +389,7 @@ void suite_clone(struct bctx *c)
 	const struct bench_opts *o = c->o;
 	bprogress(c, "suite clone: %u sizes, repeat %u (costly methods fewer at large sizes)", o->nsizes,
 	          reps_cheap(c));
-	for (unsigned i = 0; i < o->nsizes; i++)
-		one_size(c, o->sizes[i]);
+	run_all(c);
 	slopes(c);
 	targets(c);
 	table(c);

@@ -410,3 +410,36 @@ Test(lifetime, thousand_clones_leak_nothing, .timeout = 600)
 	snapshot_put(s);
 	cr_assert_eq(count_fds(), fds0 - 1, "the snapshot's memfd was not closed");
 }
+
+/* ---- several vCPUs ------------------------------------------------------------ */
+
+Test(snapshot, four_vcpu_guest_clones_and_resets)
+{
+	REQUIRE_KVM();
+	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = 4, .timeout_ms = 20000, .console = quiet,
+	                         .snapshots = true };
+	struct vmm_err err = { 0 };
+	cr_assert_eq(wl_parse("snaptest:mib=2", &cfg.workload, &err), 0);
+	struct vm *vm;
+	cr_assert_eq(vm_create(&cfg, &vm, &err), 0, "%s", err.msg);
+	struct vm_result res;
+	run_clone(vm, &res);
+	cr_assert_eq(res.end, VM_END_SNAPSHOT, "%s", res.msg);
+	struct snapshot *s;
+	cr_assert_eq(snapshot_take(vm, &s, &err), 0, "%s", err.msg);
+	vm_destroy(vm);
+	cr_assert_eq(s->meta.nvcpus, 4);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	struct vm *c;
+	cr_assert_eq(vm_clone(NULL, s, &o, &c, &err), 0, "%s", err.msg);
+	cr_assert_eq(c->nvcpus, 4);
+	for (int i = 0; i < 3; i++) {
+		run_clone(c, &res);
+		cr_assert_eq(res.end, VM_END_EXIT, "run %d: %s", i, res.msg);
+		cr_assert_eq(report(&res, "snap.bad"), 0);
+		cr_assert_eq(report(&res, "snap.checksum"), model_checksum(2 << 8, 2 << 8, c->clone_id));
+		cr_assert_eq(vm_reset(c, NULL, &err), 0, "%s", err.msg);
+	}
+	vm_destroy(c);
+	snapshot_put(s);
+}

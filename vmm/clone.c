@@ -278,6 +278,7 @@ static int restore_page(void *arg, uint64_t gpa, uint64_t frame)
 	if (!dst)
 		return -EFAULT;
 	memcpy(dst, snapshot_page(a->vm->snap, gpa / PAGE), PAGE);
+	dirty_log_mark_restored(&a->vm->dlog, gpa / PAGE, 1);
 	a->copied++;
 	return 0;
 }
@@ -305,8 +306,10 @@ static int reset_memory(struct vm *vm, struct reset_stats *st, struct vmm_err *e
 		 * madvise instead of hundreds of copies; the window shows the
 		 * root memfd again and the pages refault (docs/snapshots.md). */
 		if (l.nprivate[i] >= vm->cfg.reset_remap_min && !overlay &&
-		    !madvise(vm->mem.host + chunk, CHUNK, MADV_DONTNEED))
+		    !madvise(vm->mem.host + chunk, CHUNK, MADV_DONTNEED)) {
 			st->chunks_dropped++;
+			dirty_log_mark_restored(&vm->dlog, chunk / PAGE, CHUNK / PAGE);
+		}
 		else
 			r = gpt_for_each_private(vm->gpt, chunk, CHUNK, restore_page, &ra);
 		r = r ?: gpt_reset_range(vm->gpt, s->gpt, chunk, CHUNK);
@@ -319,7 +322,9 @@ static int reset_memory(struct vm *vm, struct reset_stats *st, struct vmm_err *e
 	st->pages_copied += ra.copied;
 	free(l.gpa);
 	free(l.nprivate);
-	return r;
+	/* Bitmap mode: the restored pages must fault (and be logged) on their
+	 * next write again. */
+	return r ?: dirty_log_reprotect(&vm->dlog, false, e);
 }
 
 int vm_reset(struct vm *vm, struct reset_stats *st, struct vmm_err *e)
@@ -349,7 +354,8 @@ int vm_reset_copy(struct vm *vm, struct vmm_err *e)
 	r = gpt_reset_range(vm->gpt, vm->snap->gpt, 0, vm->mem.size);
 	if (r)
 		return vmm_fail(e, r, "resetting the GPT failed: %s", strerror(-r));
-	r = restore_vcpus(vm, vm->snap, e);
+	r = dirty_log_reprotect(&vm->dlog, true, e);
+	r = r ?: restore_vcpus(vm, vm->snap, e);
 	return r ?: write_clone_id(vm, e);
 }
 

@@ -48,7 +48,9 @@ static int enable_bitmap(struct dirty_log *d, int kvm_fd, struct vmm_err *e)
 	if (r < 0)
 		return r;
 	d->bitmap = calloc((d->npages + 63) / 64, sizeof(uint64_t));
-	if (!d->bitmap)
+	d->restored = calloc((d->npages + 63) / 64, sizeof(uint64_t));
+	d->restored_lo = UINT64_MAX;
+	if (!d->bitmap || !d->restored)
 		return vmm_fail(e, -ENOMEM, "out of memory for the dirty bitmap");
 	d->mode = DIRTY_BITMAP;
 	return 0;
@@ -73,7 +75,8 @@ int dirty_log_enable(struct dirty_log *d, int kvm_fd, int vm_fd, enum dirty_mode
 void dirty_log_free(struct dirty_log *d)
 {
 	free(d->bitmap);
-	d->bitmap = NULL;
+	free(d->restored);
+	d->bitmap = d->restored = NULL;
 }
 
 uint32_t dirty_log_slot_flags(const struct dirty_log *d)
@@ -159,13 +162,51 @@ static int harvest_bitmap(struct dirty_log *d, dirty_page_fn fn, void *arg, uint
 				return rc;
 			n++;
 		}
-	/* Re-protect exactly the pages we consumed. */
-	struct kvm_clear_dirty_log clr = { .slot = d->slot, .num_pages = (uint32_t)d->npages,
-	                                   .first_page = 0, .dirty_bitmap = d->bitmap };
-	r = n ? KVM_IOCTL(d->vm_fd, KVM_CLEAR_DIRTY_LOG, &clr, e) : 0;
+	/* No KVM_CLEAR_DIRTY_LOG here: a page the GPT now holds as private stays
+	 * writable in KVM, so the guest writes it again at full speed, and its
+	 * bit stays set (KVM_GET_DIRTY_LOG with manual protection does not clear
+	 * bits; seeing a page twice is harmless). Reset re-protects the pages
+	 * it restores (dirty_log_reprotect). */
 	if (count)
 		*count += n;
-	return r < 0 ? r : 0;
+	return 0;
+}
+
+void dirty_log_mark_restored(struct dirty_log *d, uint64_t gfn, uint64_t n)
+{
+	if (d->mode != DIRTY_BITMAP)
+		return;
+	for (uint64_t g = gfn; g < gfn + n && g < d->npages; g++)
+		d->restored[g / 64] |= 1ull << (g % 64);
+	if (gfn < d->restored_lo)
+		d->restored_lo = gfn;
+	if (gfn + n > d->restored_hi)
+		d->restored_hi = gfn + n < d->npages ? gfn + n : d->npages;
+}
+
+int dirty_log_reprotect(struct dirty_log *d, bool all, struct vmm_err *e)
+{
+	if (d->mode != DIRTY_BITMAP)
+		return 0; /* the ring re-protects at every harvest */
+	if (all)
+		dirty_log_mark_restored(d, 0, d->npages);
+	if (d->restored_lo >= d->restored_hi)
+		return 0;
+	/* KVM wants first_page and num_pages multiples of 64 (or reaching the
+	 * end of the slot): clear the words that hold the marked range. */
+	uint64_t lo = d->restored_lo & ~63ull, hi = (d->restored_hi + 63) & ~63ull;
+	if (hi > d->npages)
+		hi = d->npages;
+	struct kvm_clear_dirty_log clr = { .slot = d->slot, .first_page = lo,
+	                                   .num_pages = (uint32_t)(hi - lo),
+	                                   .dirty_bitmap = d->restored + lo / 64 };
+	int r = KVM_IOCTL(d->vm_fd, KVM_CLEAR_DIRTY_LOG, &clr, e);
+	if (r < 0)
+		return r; /* marks kept: the next reset clears them */
+	memset(d->restored + lo / 64, 0, (hi - lo + 63) / 64 * 8);
+	d->restored_lo = UINT64_MAX;
+	d->restored_hi = 0;
+	return 0;
 }
 
 int dirty_log_harvest(struct dirty_log *d, struct dirty_ring *rings, unsigned nrings,

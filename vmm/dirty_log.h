@@ -17,7 +17,9 @@
 enum dirty_mode {
 	DIRTY_OFF,    /* no tracking (a plain `cowvm run`) */
 	DIRTY_RING,   /* per-vCPU ring, harvested without a syscall per page */
-	DIRTY_BITMAP, /* KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (fallback) */
+	DIRTY_BITMAP, /* KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (fallback, and
+	               * the better choice for clones that write a lot: pages
+	               * stay writable until reset, see dirty_log_reprotect) */
 };
 
 #define DIRTY_RING_ENTRIES 65536u /* 1 MiB per vCPU; power of two */
@@ -29,6 +31,8 @@ struct dirty_log {
 	uint64_t npages;         /* frames in the slot */
 	uint32_t ring_entries;   /* DIRTY_RING */
 	uint64_t *bitmap;        /* DIRTY_BITMAP: npages bits */
+	uint64_t *restored;      /* DIRTY_BITMAP: pages to re-protect at reset */
+	uint64_t restored_lo, restored_hi; /* range of marked pages */
 };
 
 struct dirty_ring {
@@ -60,6 +64,16 @@ void dirty_ring_unmap(struct dirty_ring *r);
  * stopped), then KVM_RESET_DIRTY_RINGS. *count gets the pages seen. */
 int dirty_ring_harvest(const struct dirty_log *d, struct dirty_ring *r, dirty_page_fn fn,
                        void *arg, uint64_t *count, struct vmm_err *e);
+/* Re-protection. The ring re-protects every page it hands over at the
+ * harvest (KVM_RESET_DIRTY_RINGS), so a page written again after a harvest
+ * faults and is reported again even when the GPT already holds it as
+ * private: a clone writing more than the ring between resets keeps
+ * faulting. In bitmap mode cowvm re-protects lazily: a harvested page stays
+ * writable; reset marks the pages it brings back to the snapshot and
+ * re-protects exactly those (all = every page). No-ops in ring mode. */
+void dirty_log_mark_restored(struct dirty_log *d, uint64_t gfn, uint64_t n);
+int dirty_log_reprotect(struct dirty_log *d, bool all, struct vmm_err *e);
+
 /* Harvest everything: every ring, or the bitmap. vCPUs must be stopped. */
 int dirty_log_harvest(struct dirty_log *d, struct dirty_ring *rings, unsigned nrings,
                       dirty_page_fn fn, void *arg, uint64_t *count, struct vmm_err *e);

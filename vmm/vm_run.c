@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vm.h"
 
@@ -72,8 +73,31 @@ static const char *internal_suberror(uint32_t s)
 	}
 }
 
-/* One vCPU's loop; returns when the VM stops or this vCPU parks. */
-static void run_vcpu(struct vm *vm, struct vcpu *v)
+/* Inline runs (one vCPU on the caller's thread): what the supervisor
+ * thread does otherwise, checked at every kick of the periodic timer. */
+struct inline_watch {
+	struct timespec deadline;
+	bool has_deadline;
+};
+
+static bool past(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+static void inline_check(struct vm *vm, struct inline_watch *w)
+{
+	if (w->has_deadline && past(&w->deadline))
+		vm_stop(vm, VM_END_TIMEOUT, 0, NULL, "timeout after %llu ms", (unsigned long long)vm->cfg.timeout_ms);
+	else if (vm->cfg.should_stop && vm->cfg.should_stop(vm->cfg.should_stop_ctx))
+		vm_stop(vm, VM_END_TIMEOUT, 0, NULL, "stopped: its watcher asked (fuzzer timeout)");
+}
+
+/* One vCPU's loop; returns when the VM stops or this vCPU parks. `w` is
+ * set when the vCPU runs on the caller's thread (no supervisor). */
+static void run_vcpu(struct vm *vm, struct vcpu *v, struct inline_watch *w)
 {
 	struct vmm_err err = { 0 };
 	struct vcpu_exit x;
@@ -94,6 +118,8 @@ static void run_vcpu(struct vm *vm, struct vcpu *v)
 		case VCPU_EXIT_HLT:
 			goto park; /* no interrupt source: it would sleep forever */
 		case VCPU_EXIT_INTR:
+			if (w)
+				inline_check(vm, w);
 			break;     /* a kick: the loop condition decides */
 		case VCPU_EXIT_DIRTY_RING_FULL:
 			/* Only this thread touches this vCPU's ring while it runs;
@@ -132,7 +158,7 @@ park:
 static void *vcpu_thread_main(void *arg)
 {
 	struct vcpu_thread *t = arg;
-	run_vcpu(t->vm, t->v);
+	run_vcpu(t->vm, t->v, NULL);
 	pthread_mutex_lock(t->mu);
 	atomic_store(&t->done, 1);
 	pthread_cond_signal(t->cv);
@@ -151,12 +177,61 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
 	}
 }
 
+/*
+ * One runnable vCPU: run it on the caller's thread instead of starting a
+ * thread per run (a thread start and the wake-ups around it cost tens of
+ * microseconds, and milliseconds when the CPUs are busy). A periodic timer
+ * aimed at this thread (SIGEV_THREAD_ID, every TICK) interrupts KVM_RUN so
+ * the loop can check the timeout and the should_stop hook, which the
+ * supervisor thread does otherwise. A tick that arrives outside KVM_RUN is
+ * harmless and the next one comes 10 ms later, so none is "lost".
+ */
+#define INLINE_TICK_NS 10000000L
+
+static int run_inline(struct vm *vm, struct vcpu *v, struct vmm_err *e)
+{
+	struct inline_watch w = { .has_deadline = vm->cfg.timeout_ms != 0 };
+	if (w.has_deadline)
+		deadline_after(&w.deadline, vm->cfg.timeout_ms);
+	struct sigevent sev;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = KICK_SIGNAL;
+	sev._sigev_un._tid = gettid(); /* sigev_notify_thread_id; glibc 2.36 lacks the name */
+	timer_t timer;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &timer))
+		return vmm_fail(e, -errno, "timer_create for the vCPU watch failed: %s", strerror(errno));
+	struct itimerspec its = { .it_interval = { 0, INLINE_TICK_NS }, .it_value = { 0, INLINE_TICK_NS } };
+	timer_settime(timer, 0, &its, NULL);
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELAXED);
+	run_vcpu(vm, v, &w);
+	timer_delete(timer);
+	return 0;
+}
+
 int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
 {
 	pthread_once(&kick_once, install_kick_handler);
 	memset(&vm->result, 0, sizeof(vm->result));
 	atomic_store(&vm->stopping, 0);
 	vm->parked = 0;
+
+	unsigned runnable = 0;
+	struct vcpu *only = NULL;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		if (!vm->vcpus[i].parked) {
+			runnable++;
+			only = &vm->vcpus[i];
+		}
+	if (runnable == 1) {
+		int rc = run_inline(vm, only, e);
+		if (rc)
+			return rc;
+		if (!atomic_load(&vm->stopping))
+			vm_stop(vm, VM_END_ERROR, 0, NULL, "every vCPU halted or parked without the guest exiting");
+		*res = vm->result;
+		return 0;
+	}
 
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	pthread_condattr_t ca;

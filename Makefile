@@ -41,4 +41,4 @@ test: build
 	bash tools/run_tests.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-tsan build-asan
+	rm -rf $(BUILD) build-tsan

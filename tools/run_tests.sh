@@ -16,24 +16,6 @@ if [ ! -e /dev/kvm ]; then
 fi
 
 meson test -C "$build" --print-errorlogs --no-rebuild --suite unit --suite integration || status=1
-logs="$build/meson-logs/testlog.json"
-
-# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer
-# (leak checking on, any UB report fails the test). The guest-stub is built
-# by a custom_target with its own flags, so no sanitizer reaches the guest.
-asan=build-asan
-[ -f "$asan/build.ninja" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
-	-Dbuildtype=debugoptimized >/dev/null || status=1
-if ninja -C "$asan" >/dev/null; then
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C "$asan" --print-errorlogs --no-rebuild --suite unit --suite integration \
-		--timeout-multiplier 3 || status=1
-	logs="$logs $asan/meson-logs/testlog.json"
-else
-	echo "run_tests: the ASan+UBSan build failed" >&2
-	status=1
-fi
 
 # The concurrency (stress) tests also run under ThreadSanitizer.
 if grep -q "suite : \['stress'" tests/mmu/meson.build 2>/dev/null || grep -q "'stress'" tests/mmu/meson.build 2>/dev/null; then
@@ -41,7 +23,9 @@ if grep -q "suite : \['stress'" tests/mmu/meson.build 2>/dev/null || grep -q "'s
 	ninja -C build-tsan >/dev/null || status=1
 	# gcc 12's tsan needs a non-randomized address space on some kernels.
 	setarch "$(uname -m)" -R meson test -C build-tsan --print-errorlogs --no-rebuild --suite stress || status=1
-	logs="$logs build-tsan/meson-logs/testlog.json"
+	logs="$build/meson-logs/testlog.json build-tsan/meson-logs/testlog.json"
+else
+	logs="$build/meson-logs/testlog.json"
 fi
 
 python3 tools/test_summary.py $logs || status=1

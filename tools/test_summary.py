@@ -44,8 +44,6 @@ def tap_counts(out, name):
 
 
 for path in sys.argv[1:]:
-    # Which build the log comes from (build, build-asan, build-tsan).
-    where = path.split("/meson-logs/")[0]
     try:
         lines = open(path).read().splitlines()
     except OSError as e:
@@ -82,7 +80,7 @@ for path in sys.argv[1:]:
         skipped += nskip
         if fail or not process_ok:
             bad = True
-        print("  %-12s %-36s %4d passed %3d failed %3d skipped" % ("[" + where + "]", t["name"], ok, fail, nskip))
+        print("  %-28s %4d passed %3d failed %3d skipped" % (t["name"], ok, fail, nskip))
 if skipped:
     print("WARNING: %d test(s) were SKIPPED (see the reasons above); a skipped KVM test proves nothing" % skipped)
 print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))

@@ -34,6 +34,11 @@
 #define MiB (1ull << 20)
 #define CHUNK (2ull << 20)
 #define IO_CHUNK (4ull << 20) /* bytes read (and hashed) per pread */
+/* Snapshot files are opened for reading with these too: a path from a file
+ * (a layer's parent) may name a FIFO, whose open() would block until a
+ * writer comes, or a device; O_NONBLOCK makes that open return at once and
+ * the S_ISREG check then refuses it. No effect on regular files. */
+#define SNAP_OPEN_FLAGS (O_NONBLOCK | O_NOCTTY)
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the snapshot format is little-endian");
 static_assert(sizeof(struct snapfile_header) == 256, "header is 256 bytes");
@@ -324,7 +329,7 @@ static int collect_layer(const struct snapshot *s, struct runs *rs, struct vmm_e
 /* The header of the file at `path` (checked: magic, version, size). */
 static int peek_header(const char *path, struct snapfile_header *h)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | SNAP_OPEN_FLAGS);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -808,7 +813,7 @@ static int open_parent(const struct lf *f, char **used, struct vmm_err *e)
 	char *stored = strndup(f->parent_path, f->h.parent_path_len);
 	if (!stored)
 		return BAD(-ENOMEM, "out of memory");
-	int fd = open(stored, O_RDONLY | O_CLOEXEC);
+	int fd = open(stored, O_RDONLY | O_CLOEXEC | SNAP_OPEN_FLAGS);
 	int err = errno;
 	if (fd < 0 && err == ENOENT) {
 		const char *base = strrchr(stored, '/') + 1;
@@ -820,7 +825,7 @@ static int open_parent(const struct lf *f, char **used, struct vmm_err *e)
 			strcpy(beside + dlen, base);
 			char *a = realpath(beside, NULL);
 			if (a && strcmp(a, stored)) {
-				fd = open(beside, O_RDONLY | O_CLOEXEC);
+				fd = open(beside, O_RDONLY | O_CLOEXEC | SNAP_OPEN_FLAGS);
 				if (fd >= 0) {
 					free(stored);
 					stored = beside;
@@ -850,7 +855,7 @@ static int load_file(const char *path, int fd, unsigned depth, const struct expe
 	uint64_t *gfns = NULL;
 	int r = 0;
 	struct stat st;
-	if (f.fd < 0 && (f.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (f.fd < 0 && (f.fd = open(path, O_RDONLY | O_CLOEXEC | SNAP_OPEN_FLAGS)) < 0)
 		return BAD(-errno, "cannot open snapshot file %s: %s", path, strerror(errno));
 	if (fstat(f.fd, &st)) {
 		r = BAD(-errno, "cannot stat snapshot file %s: %s", path, strerror(errno));

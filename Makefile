@@ -35,10 +35,11 @@ demo: build
 	./$(BUILD)/vmm/cowvm stats --from $(BUILD)/warm.snap
 
 # The whole test suite: unit tests, KVM integration tests (skipped visibly,
-# with a count, where /dev/kvm is missing) and the ThreadSanitizer build of
-# the concurrency tests. Prints "N passed, N failed, N skipped" at the end.
+# with a count, where /dev/kvm is missing), the ThreadSanitizer build of
+# the concurrency tests and the AddressSanitizer+UBSan build of the whole
+# suite (build-asan). Prints "N passed, N failed, N skipped" at the end.
 test: build
 	bash tools/run_tests.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-tsan
+	rm -rf $(BUILD) build-tsan build-asan build-fuzz

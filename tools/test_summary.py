@@ -9,8 +9,15 @@ ThreadSanitizer). Prints the per-test counts and one closing line
 Exits 1 if any test failed or crashed, or if a test executable reported no
 results (it died or ran nothing). An executable whose process failed (exit
 status, sanitizer report, timeout) although every TAP case said "ok" has
-all its cases counted as failed: its "ok"s cannot be trusted."""
+all its cases counted as failed: its "ok"s cannot be trusted.
+A sanitizer report anywhere in an executable's output (AddressSanitizer,
+LeakSanitizer, UndefinedBehaviorSanitizer, ThreadSanitizer) fails it too,
+even if every case passed: Criterion does not look at a worker's exit
+status after a passing test, so a leak found at the worker's exit would
+otherwise go unnoticed. Each line names the build directory its log came
+from (build, build-asan, build-tsan)."""
 import json
+import os
 import re
 import sys
 
@@ -18,6 +25,8 @@ synth = re.compile(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+
 skip = re.compile(r"^\[SKIP\] (.*)$", re.M)
 tap_plan = re.compile(r"^1\.\.(\d+)\s*(?:#.*)?$", re.M)
 tap_result = re.compile(r"^(not ok|ok)\b[^#\n]*(?:#\s*(SKIP|TODO)\b\s*(.*))?$", re.M | re.I)
+sanitizer = re.compile(r"ERROR: (?:AddressSanitizer|LeakSanitizer)\b.*|: runtime error: .*|"
+                       r"WARNING: ThreadSanitizer: .*")
 passed = failed = skipped = 0
 bad = False
 
@@ -44,6 +53,8 @@ def tap_counts(out, name):
 
 
 for path in sys.argv[1:]:
+    # BUILD/meson-logs/testlog.json -> "BUILD"
+    build = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(path))))
     try:
         lines = open(path).read().splitlines()
     except OSError as e:
@@ -52,6 +63,7 @@ for path in sys.argv[1:]:
         continue
     for line in lines:
         t = json.loads(line)
+        t["name"] = "%s/%s" % (build, t["name"])
         out = (t.get("stdout") or "") + (t.get("stderr") or "")
         m = synth.findall(out)
         process_ok = t["result"] in ("OK",)
@@ -75,12 +87,17 @@ for path in sys.argv[1:]:
                 print("test_summary: %s: process result %s although its TAP cases passed; counted as failed"
                       % (t["name"], t["result"]))
                 fail, ok = max(ok, 1), 0
+        san = sanitizer.search(out)
+        if san:
+            print("test_summary: %s: sanitizer report in its output: %s" % (t["name"], san.group(0)[:160]))
+            if not fail:
+                fail, ok = 1, max(ok - 1, 0)
         passed += ok
         failed += fail
         skipped += nskip
         if fail or not process_ok:
             bad = True
-        print("  %-28s %4d passed %3d failed %3d skipped" % (t["name"], ok, fail, nskip))
+        print("  %-40s %4d passed %3d failed %3d skipped" % (t["name"], ok, fail, nskip))
 if skipped:
     print("WARNING: %d test(s) were SKIPPED (see the reasons above); a skipped KVM test proves nothing" % skipped)
 print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))

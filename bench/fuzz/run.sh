@@ -56,7 +56,7 @@ fi
 
 out=build-fuzz
 mkdir -p "$out/obj" "$out/bin"
-CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wno-unused-parameter -Wno-gnu-variable-sized-type-not-at-end -fno-omit-frame-pointer
+CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wno-unused-parameter -Wno-gnu-variable-sized-type-not-at-end -Wno-unused-function -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=all -fsanitize=fuzzer-no-link
         -Iabi -Ivmm -Immu"
 

@@ -5,7 +5,7 @@
  * malloc'd buffer of exactly its size (ASan sees any access past it).
  *
  * Input:
- *   byte 0      flags: bit 0 cfg.snapshots; bits 4-7: RAM is (1 + n) pages
+ *   byte 0      flags: bit 0 cfg.snapshots; bits 4-5: RAM is (1 + n) pages
  *   byte 1      number of exits N (at most 32)
  *   N x 24      exits: u8 kind, u8 vcpu, u8 width, u8 dir, u16 count,
  *               u16 port, u64 addr, u64 data; kind % 4:
@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *exits = data;
 	data += nexit * EXIT_BYTES, size -= nexit * EXIT_BYTES;
 
-	uint64_t ram_size = (uint64_t)PAGE * (1 + (flags >> 4));
+	uint64_t ram_size = (uint64_t)PAGE * (1 + ((flags >> 4) & 3));
 	uint8_t *ram = calloc(1, ram_size), *before = malloc(ram_size);
 	memcpy(ram, data, size < ram_size ? size : ram_size);
 	struct sink k = { .ram = ram, .ram_size = ram_size };

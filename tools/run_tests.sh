@@ -42,7 +42,14 @@ if [ ! -f "$asan/build.ninja" ]; then
 	meson setup "$asan" -Db_sanitize=address,undefined -Dbuildtype=debugoptimized \
 		-Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all >/dev/null || status=1
 fi
-ninja -C "$asan" >/dev/null || status=1
+if ! ninja -C "$asan" > "$asan/meson-logs/ninja.log" 2>&1; then
+	tail -30 "$asan/meson-logs/ninja.log"
+	echo "run_tests: the ASan build failed (full log: $asan/meson-logs/ninja.log)"
+	status=1
+fi
+# tools/asan-path/afl-fuzz: the fuzzing test's afl-fuzz gets AFL's own
+# sanitizer options (it refuses ours: they keep symbols).
+PATH="$here/tools/asan-path:$PATH" \
 ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 \
 LSAN_OPTIONS=suppressions="$here/tools/lsan.supp":print_suppressions=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -177,7 +177,15 @@ static void save_state(struct vm *vm, struct vcpu_state *st)
 	cr_assert_eq(vcpu_state_save(vm->vcpus[0].fd, &vm->msrs, st, &err), 0, "%s", err.msg);
 }
 
+/* Clocks that run on by design: the TSC, and Hyper-V's partition reference
+ * counter, which KVMs with Hyper-V emulation list as saveable (seen in the
+ * nested QEMU runs, docs/nested-qemu.md). */
 #define MSR_IA32_TSC 0x10
+#define HV_X64_MSR_TIME_REF_COUNT 0x40000020
+static int is_clock_msr(uint32_t index)
+{
+	return index == MSR_IA32_TSC || index == HV_X64_MSR_TIME_REF_COUNT;
+}
 
 static void assert_same_state(const struct vcpu_state *a, const struct vcpu_state *b)
 {
@@ -191,7 +199,7 @@ static void assert_same_state(const struct vcpu_state *a, const struct vcpu_stat
 	cr_assert_eq(a->nmsrs, b->nmsrs);
 	for (uint32_t i = 0; i < a->nmsrs; i++) {
 		cr_assert_eq(a->msrs[i].index, b->msrs[i].index);
-		if (a->msrs[i].index != MSR_IA32_TSC) /* the TSC runs on, by design */
+		if (!is_clock_msr(a->msrs[i].index))
 			cr_assert_eq(a->msrs[i].data, b->msrs[i].data, "MSR %#x: %#llx vs %#llx", a->msrs[i].index,
 			             (unsigned long long)a->msrs[i].data, (unsigned long long)b->msrs[i].data);
 	}
@@ -257,9 +265,11 @@ Test(reset, gpt_tracks_exactly_the_written_pages)
 	run_clone(c, &res);
 	cr_assert_eq(res.end, VM_END_EXIT, "%s", res.msg);
 	cr_assert_eq(vm_mem_stats(c, &m, &err), 0, "%s", err.msg);
-	/* 100 heap pages and a few stack pages. */
+	/* 100 heap pages, a few stack pages, and (on KVMs with two-dimensional
+	 * paging, where the MMU's Accessed/Dirty updates of the guest's page
+	 * tables are logged) a few page-table pages: docs/nested-qemu.md. */
 	cr_assert_geq(m.gpt_private_pages, 100);
-	cr_assert_leq(m.gpt_private_pages, 104, "%llu private pages", (unsigned long long)m.gpt_private_pages);
+	cr_assert_leq(m.gpt_private_pages, 116, "%llu private pages", (unsigned long long)m.gpt_private_pages);
 	cr_assert_geq(m.host_private_bytes, 100 * PAGE);
 	for (uint64_t p = 0; p < 100; p++) {
 		uint64_t frame, flags;
@@ -297,7 +307,7 @@ Test(layers, clone_of_a_clone_snapshot_reads_the_layer)
 	cr_assert_eq(layer->depth, 1);
 	/* Only what the clone changed: 16 heap pages, stack, the id page. */
 	cr_assert_geq(layer->ncaptured, 16);
-	cr_assert_leq(layer->ncaptured, 24, "layer captured %llu pages", (unsigned long long)layer->ncaptured);
+	cr_assert_leq(layer->ncaptured, 32, "layer captured %llu pages", (unsigned long long)layer->ncaptured);
 	/* The clone that made the layer runs on and finishes. */
 	run_clone(a, &res);
 	cr_assert_eq(res.end, VM_END_EXIT, "%s", res.msg);

@@ -177,14 +177,16 @@ static void save_state(struct vm *vm, struct vcpu_state *st)
 	cr_assert_eq(vcpu_state_save(vm->vcpus[0].fd, &vm->msrs, st, &err), 0, "%s", err.msg);
 }
 
-/* Clocks that run on by design: the TSC, and Hyper-V's partition reference
- * counter, which KVMs with Hyper-V emulation list as saveable (seen in the
+/* Clocks that run on by design: the TSC, and Hyper-V's vCPU runtime and
+ * partition reference counters, which KVMs with Hyper-V emulation list as saveable (seen in the
  * nested QEMU runs, docs/nested-qemu.md). */
 #define MSR_IA32_TSC 0x10
+#define HV_X64_MSR_VP_RUNTIME 0x40000010
 #define HV_X64_MSR_TIME_REF_COUNT 0x40000020
 static int is_clock_msr(uint32_t index)
 {
-	return index == MSR_IA32_TSC || index == HV_X64_MSR_TIME_REF_COUNT;
+	return index == MSR_IA32_TSC || index == HV_X64_MSR_VP_RUNTIME ||
+	       index == HV_X64_MSR_TIME_REF_COUNT;
 }
 
 static void assert_same_state(const struct vcpu_state *a, const struct vcpu_state *b)

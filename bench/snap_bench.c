@@ -1062,26 +1062,6 @@ static void print_tables(const struct opts *o)
 
 /* ---- main ------------------------------------------------------------------ */
 
-static void read_line(const char *path, char *buf, size_t n)
-{
-	FILE *f = fopen(path, "re");
-	buf[0] = 0;
-	if (f) {
-		if (!fgets(buf, (int)n, f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	buf[strcspn(buf, "\n")] = 0;
-}
-
-/* The first field of /proc/loadavg: the benchmark shares the machine. */
-static double loadavg1(void)
-{
-	char b[128];
-	read_line("/proc/loadavg", b, sizeof(b));
-	return atof(b);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: snap-bench [--quick] [--repeat N] [--sizes 64M,512M,4G]\n"
@@ -1152,7 +1132,7 @@ int main(int argc, char **argv)
 	if (o.json_path && !(json_out = fopen(o.json_path, "w")))
 		die("cannot open %s: %s", o.json_path, strerror(errno));
 
-	double t0 = now_us(), load0 = loadavg1();
+	double t0 = now_us(), load0 = bench_loadavg1();
 	struct clone_sizes cs = { 0 };
 	if (o.suite_clone) {
 		suite_clone(&o, &cs);
@@ -1172,12 +1152,12 @@ int main(int argc, char **argv)
 		suite_memory(&o, &cs);
 	for (unsigned i = 0; i < o.nsizes; i++)
 		snapshot_put(cs.snap[i]);
-	double secs = (now_us() - t0) / 1e6, load1 = loadavg1();
+	double secs = (now_us() - t0) / 1e6, load1 = bench_loadavg1();
 	fprintf(stderr, "done in %.1f s\n", secs);
 
 	char thp[128], kern[128];
-	read_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
-	read_line("/proc/sys/kernel/osrelease", kern, sizeof(kern));
+	bench_read_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
+	bench_read_line("/proc/sys/kernel/osrelease", kern, sizeof(kern));
 	printf("snap-bench: %s, repeat %u, %.1f s; load average %.2f at start, %.2f at end on %ld CPUs;\n"
 	       "kernel %s, THP %s\n", o.quick ? "quick" : "full", o.repeat, secs, load0, load1,
 	       sysconf(_SC_NPROCESSORS_ONLN), kern, thp);

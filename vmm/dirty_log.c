@@ -106,10 +106,9 @@ void dirty_ring_unmap(struct dirty_ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int dirty_ring_harvest(const struct dirty_log *d, struct dirty_ring *r, dirty_page_fn fn,
+int dirty_ring_collect(const struct dirty_log *d, struct dirty_ring *r, dirty_page_fn fn,
                        void *arg, uint64_t *count, struct vmm_err *e)
 {
-	uint64_t n = 0;
 	int rc = 0;
 	while (r->gfns) {
 		struct kvm_dirty_gfn *g = &r->gfns[r->fetch & (r->entries - 1)];
@@ -129,21 +128,33 @@ int dirty_ring_harvest(const struct dirty_log *d, struct dirty_ring *r, dirty_pa
 		/* RELEASE: we are done with the entry before KVM may reuse it. */
 		__atomic_store_n(&g->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
 		r->fetch++;
-		n++;
+		(*count)++;
 	}
-	if (n || r->reset_pending) {
-		int x = KVM_IOCTL(d->vm_fd, KVM_RESET_DIRTY_RINGS, 0, e);
-		r->reset_pending = x < 0;
-		if (x < 0 && !rc)
-			rc = x;
-	}
-	if (count)
-		*count += n;
 	return rc;
 }
 
-static int harvest_bitmap(struct dirty_log *d, dirty_page_fn fn, void *arg, uint64_t *count,
-                          struct vmm_err *e)
+int dirty_log_reset_rings(struct dirty_log *d, bool consumed, struct vmm_err *e)
+{
+	if (!consumed && !atomic_load(&d->reset_pending))
+		return 0;
+	int x = KVM_IOCTL(d->vm_fd, KVM_RESET_DIRTY_RINGS, 0, e);
+	atomic_store(&d->reset_pending, x < 0);
+	return x < 0 ? x : 0;
+}
+
+int dirty_ring_harvest(struct dirty_log *d, struct dirty_ring *r, dirty_page_fn fn,
+                       void *arg, uint64_t *count, struct vmm_err *e)
+{
+	uint64_t n = 0;
+	int rc = dirty_ring_collect(d, r, fn, arg, &n, e);
+	int x = dirty_log_reset_rings(d, n > 0, e);
+	if (count)
+		*count += n;
+	return rc ? rc : x;
+}
+
+int dirty_log_harvest_bitmap(struct dirty_log *d, dirty_page_fn fn, void *arg, uint64_t *count,
+                             struct vmm_err *e)
 {
 	size_t words = (d->npages + 63) / 64;
 	memset(d->bitmap, 0, words * 8);
@@ -206,18 +217,5 @@ int dirty_log_reprotect(struct dirty_log *d, bool all, struct vmm_err *e)
 	memset(d->restored + lo / 64, 0, (hi - lo + 63) / 64 * 8);
 	d->restored_lo = UINT64_MAX;
 	d->restored_hi = 0;
-	return 0;
-}
-
-int dirty_log_harvest(struct dirty_log *d, struct dirty_ring *rings, unsigned nrings,
-                      dirty_page_fn fn, void *arg, uint64_t *count, struct vmm_err *e)
-{
-	if (d->mode == DIRTY_BITMAP)
-		return harvest_bitmap(d, fn, arg, count, e);
-	for (unsigned i = 0; d->mode == DIRTY_RING && i < nrings; i++) {
-		int r = dirty_ring_harvest(d, &rings[i], fn, arg, count, e);
-		if (r)
-			return r;
-	}
 	return 0;
 }

@@ -9,6 +9,7 @@
 #define COWVM_DIRTY_LOG_H
 
 #include <linux/kvm.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +33,11 @@ struct dirty_log {
 	uint32_t ring_entries;   /* DIRTY_RING */
 	uint64_t *bitmap;        /* DIRTY_BITMAP: npages bits */
 	uint64_t *restored;      /* DIRTY_BITMAP: pages to re-protect at reset */
+	/* Entries were consumed but KVM_RESET_DIRTY_RINGS failed: until a reset
+	 * succeeds their pages are not write-protected again, so later writes
+	 * to them would go unseen. The next reset of the rings retries. The
+	 * ioctl is VM-wide, hence one flag per VM (vCPU threads set it). */
+	atomic_bool reset_pending;
 	uint64_t restored_lo, restored_hi; /* range of marked pages */
 };
 
@@ -39,10 +45,6 @@ struct dirty_ring {
 	struct kvm_dirty_gfn *gfns; /* mmap of the vCPU fd at KVM_DIRTY_LOG_PAGE_OFFSET */
 	uint32_t entries;
 	uint32_t fetch;             /* next entry to look at (ours, not KVM's) */
-	/* Entries we consumed whose KVM_RESET_DIRTY_RINGS failed: until a reset
-	 * succeeds their pages are not write-protected again, so later writes
-	 * to them would go unseen. The next harvest retries the reset. */
-	bool reset_pending;
 };
 
 /* Called for every written guest frame; nonzero stops the harvest (the
@@ -60,9 +62,15 @@ uint32_t dirty_log_slot_flags(const struct dirty_log *d);
 int dirty_ring_map(const struct dirty_log *d, int vcpu_fd, struct dirty_ring *r, struct vmm_err *e);
 void dirty_ring_unmap(struct dirty_ring *r);
 
-/* Harvest one vCPU's ring (from that vCPU's thread, or with the vCPU
- * stopped), then KVM_RESET_DIRTY_RINGS. *count gets the pages seen. */
-int dirty_ring_harvest(const struct dirty_log *d, struct dirty_ring *r, dirty_page_fn fn,
+/* Consume one vCPU's ring (from that vCPU's thread, or with the vCPU
+ * stopped) without resetting it; *count grows by the pages seen. */
+int dirty_ring_collect(const struct dirty_log *d, struct dirty_ring *r, dirty_page_fn fn,
+                       void *arg, uint64_t *count, struct vmm_err *e);
+/* KVM_RESET_DIRTY_RINGS (VM-wide: once for all rings) if `consumed` or a
+ * previous reset failed. */
+int dirty_log_reset_rings(struct dirty_log *d, bool consumed, struct vmm_err *e);
+/* Collect one ring, then reset the rings. */
+int dirty_ring_harvest(struct dirty_log *d, struct dirty_ring *r, dirty_page_fn fn,
                        void *arg, uint64_t *count, struct vmm_err *e);
 /* Re-protection. The ring re-protects every page it hands over at the
  * harvest (KVM_RESET_DIRTY_RINGS), so a page written again after a harvest
@@ -74,8 +82,8 @@ int dirty_ring_harvest(const struct dirty_log *d, struct dirty_ring *r, dirty_pa
 void dirty_log_mark_restored(struct dirty_log *d, uint64_t gfn, uint64_t n);
 int dirty_log_reprotect(struct dirty_log *d, bool all, struct vmm_err *e);
 
-/* Harvest everything: every ring, or the bitmap. vCPUs must be stopped. */
-int dirty_log_harvest(struct dirty_log *d, struct dirty_ring *rings, unsigned nrings,
-                      dirty_page_fn fn, void *arg, uint64_t *count, struct vmm_err *e);
+/* Harvest the bitmap (DIRTY_BITMAP; vCPUs stopped). */
+int dirty_log_harvest_bitmap(struct dirty_log *d, dirty_page_fn fn, void *arg, uint64_t *count,
+                             struct vmm_err *e);
 
 #endif

@@ -288,12 +288,17 @@ int vm_mark_dirty(void *arg, uint64_t gfn)
 
 int vm_harvest_dirty(struct vm *vm, struct vmm_err *e)
 {
-	struct dirty_ring rings[COWVM_MAX_VCPUS];
-	for (unsigned i = 0; i < vm->nvcpus; i++)
-		rings[i] = vm->vcpus[i].ring;
-	int r = dirty_log_harvest(&vm->dlog, rings, vm->nvcpus, vm_mark_dirty, vm, NULL, e);
-	for (unsigned i = 0; i < vm->nvcpus; i++)
-		vm->vcpus[i].ring = rings[i]; /* fetch index and reset_pending */
+	int r = 0;
+	if (vm->dlog.mode == DIRTY_BITMAP) {
+		r = dirty_log_harvest_bitmap(&vm->dlog, vm_mark_dirty, vm, NULL, e);
+	} else if (vm->dlog.mode == DIRTY_RING) {
+		/* Every ring, then one VM-wide reset for all of them. */
+		uint64_t n = 0;
+		for (unsigned i = 0; !r && i < vm->nvcpus; i++)
+			r = dirty_ring_collect(&vm->dlog, &vm->vcpus[i].ring, vm_mark_dirty, vm, &n, e);
+		int x = dirty_log_reset_rings(&vm->dlog, n > 0, e);
+		r = r ? r : x;
+	}
 	if (r > 0 || (r < 0 && vm->gpt_error == r))
 		return vmm_fail(e, r > 0 ? -EIO : r, "applying a guest write to the GPT failed: %s",
 		                strerror(r > 0 ? EIO : -r));

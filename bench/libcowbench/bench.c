@@ -11,25 +11,6 @@
 #include "json.h"
 #include "plot.h"
 
-static void read_line(const char *path, char *buf, size_t n)
-{
-	FILE *f = fopen(path, "re");
-	buf[0] = 0;
-	if (f) {
-		if (!fgets(buf, (int)n, f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	buf[strcspn(buf, "\n")] = 0;
-}
-
-static double loadavg1(void)
-{
-	char b[128];
-	read_line("/proc/loadavg", b, sizeof(b));
-	return atof(b);
-}
-
 int bench_run(const struct bench_opts *o)
 {
 	int kfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -65,7 +46,7 @@ int bench_run(const struct bench_opts *o)
 	uffd_probe(true, c.uffd_wp_na, sizeof(c.uffd_wp_na));
 	uffd_probe(false, c.uffd_copy_na, sizeof(c.uffd_copy_na));
 	c.tsc_khz_host = host_tsc_khz();
-	double load0 = loadavg1();
+	double load0 = bench_loadavg1();
 	char sizes[160] = "";
 	for (unsigned i = 0; i < o->nsizes; i++) {
 		char sn[16];
@@ -95,11 +76,11 @@ int bench_run(const struct bench_opts *o)
 	if (o->suite[SUITE_RESET])
 		suite_reset(&c);
 	fh_stop(c.fh);
-	double secs = (now_us() - c.t0_us) / 1e6, load1 = loadavg1();
+	double secs = (now_us() - c.t0_us) / 1e6, load1 = bench_loadavg1();
 
 	char thp[128], kern[128];
-	read_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
-	read_line("/proc/sys/kernel/osrelease", kern, sizeof(kern));
+	bench_read_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
+	bench_read_line("/proc/sys/kernel/osrelease", kern, sizeof(kern));
 	printf("\n== targets (ratios in this run) ==\n");
 	unsigned met = 0, total = 0;
 	for (unsigned i = 0; i < c.res.nratios; i++) {

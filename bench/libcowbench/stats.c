@@ -1,4 +1,5 @@
 /* stats.c - median, p99, linear fit (see stats.h). */
+#include <stdio.h>
 #include "stats.h"
 
 #include <errno.h>
@@ -90,4 +91,23 @@ int bfit_line(const double *x, const double *y, size_t n, double *slope, double 
 	if (r2)
 		*r2 = syy > 0 ? (sxy * sxy) / (sxx * syy) : 1.0;
 	return 0;
+}
+
+void bench_read_line(const char *path, char *buf, size_t n)
+{
+	FILE *f = fopen(path, "re");
+	buf[0] = 0;
+	if (f) {
+		if (!fgets(buf, (int)n, f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+double bench_loadavg1(void)
+{
+	char b[128];
+	bench_read_line("/proc/loadavg", b, sizeof(b));
+	return atof(b);
 }

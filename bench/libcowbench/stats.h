@@ -36,4 +36,10 @@ double bstat_rank(const double *sorted, size_t n, double q);
  * when every y is equal). -EINVAL if n < 2 or every x is the same. */
 int bfit_line(const double *x, const double *y, size_t n, double *slope, double *intercept, double *r2);
 
+/* The first line of a small text file (/proc, /sys), without its newline;
+ * "" if it cannot be read. */
+void bench_read_line(const char *path, char *buf, size_t n);
+/* The first field of /proc/loadavg: benchmarks share the machine. */
+double bench_loadavg1(void);
+
 #endif

@@ -5,6 +5,7 @@
  * capped, and the hypercall block is copied once before use.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -153,22 +154,28 @@ static const hc_fn hc_table[] = {
 
 static enum vm_action hypercall(struct vm *vm, struct vcpu *v, uint64_t gpa)
 {
-	struct cowvm_hcall *blk = (gpa & 7) ? NULL : gpa_ptr(&vm->mem, gpa, sizeof(*blk));
-	if (!blk) {
+	/* Copy once: other vCPUs may rewrite the block while we look at it. */
+	struct cowvm_hcall hc;
+	struct vmm_err err;
+	if ((gpa & 7) || vm_guest_read(vm, gpa, &hc, sizeof(hc), &err)) {
 		vm_stop(vm, VM_END_ERROR, 0, NULL, "bad hypercall block address %#llx from vCPU %u",
 		        (unsigned long long)gpa, v->index);
 		return VM_STOP;
 	}
-	/* Copy once: other vCPUs may rewrite the block while we look at it. */
-	struct cowvm_hcall hc;
-	memcpy(&hc, blk, sizeof(hc));
 	enum vm_action a = VM_CONTINUE;
 	hc_fn fn = hc.nr < sizeof(hc_table) / sizeof(hc_table[0]) ? hc_table[hc.nr] : NULL;
 	if (fn)
 		a = fn(vm, v, &hc, gpa);
 	else
 		hc.ret = -ENOSYS;
-	memcpy(&blk->ret, &hc.ret, sizeof(hc.ret));
+	/* `ret` goes back through the tracked write path like every VMM write
+	 * into guest RAM: the block may sit on a page the guest itself never
+	 * writes (boot info, page tables, text), and an untracked write there
+	 * would survive a reset into the next clone on this shell. */
+	if (vm_guest_write(vm, gpa + offsetof(struct cowvm_hcall, ret), &hc.ret, sizeof(hc.ret), &err)) {
+		vm_stop(vm, VM_END_ERROR, 0, NULL, "vCPU %u: hypercall result not written: %s", v->index, err.msg);
+		return VM_STOP;
+	}
 	return a;
 }
 

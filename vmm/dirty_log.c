@@ -14,6 +14,9 @@
 
 static int enable_ring(struct dirty_log *d, int kvm_fd, struct vmm_err *e)
 {
+	const char *no_ring = getenv("COWVM_NO_DIRTY_RING");
+	if (no_ring && !strcmp(no_ring, "1"))
+		return -ENOTSUP; /* pretend a host without the ring (dirty_log.h) */
 	long cap = KVM_CAP_DIRTY_LOG_RING;
 	int max = kvm_check_cap(kvm_fd, cap);
 	if (max <= 0) {
@@ -62,6 +65,7 @@ int dirty_log_enable(struct dirty_log *d, int kvm_fd, int vm_fd, enum dirty_mode
 	memset(d, 0, sizeof(*d));
 	d->vm_fd = vm_fd;
 	d->npages = npages;
+	d->requested = want;
 	if (want == DIRTY_OFF)
 		return 0;
 	if (want == DIRTY_RING) {

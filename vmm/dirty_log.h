@@ -26,7 +26,10 @@ enum dirty_mode {
 #define DIRTY_RING_ENTRIES 65536u /* 1 MiB per vCPU; power of two */
 
 struct dirty_log {
-	enum dirty_mode mode;
+	enum dirty_mode mode;       /* what KVM gave */
+	enum dirty_mode requested;  /* what the creator asked for (the pool
+	                             * matches shells on this: a host without
+	                             * the ring gives BITMAP for RING) */
 	int vm_fd;
 	uint32_t slot;
 	uint64_t npages;         /* frames in the slot */
@@ -52,7 +55,9 @@ struct dirty_ring {
 typedef int (*dirty_page_fn)(void *arg, uint64_t gfn);
 
 /* Choose and enable a mode on a new VM (before any vCPU exists). `want`
- * DIRTY_RING falls back to DIRTY_BITMAP if the ring is missing. */
+ * DIRTY_RING falls back to DIRTY_BITMAP if the ring is missing. The
+ * environment variable COWVM_NO_DIRTY_RING=1 makes the ring look missing
+ * (to test and measure the fallback on hosts that have it). */
 int dirty_log_enable(struct dirty_log *d, int kvm_fd, int vm_fd, enum dirty_mode want,
                      uint64_t npages, struct vmm_err *e);
 void dirty_log_free(struct dirty_log *d);

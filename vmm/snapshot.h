@@ -40,6 +40,11 @@ struct snap_meta {
 	uint32_t parked_mask;      /* vCPUs that parked for good */
 	struct vm_layout layout;
 	uint64_t hc_gpa;           /* hypercall block: clone number goes to its `ret` */
+	/* The VM clock (KVM_GET_CLOCK's `clock`, ns of kvmclock) when the
+	 * snapshot was taken: set again (KVM_SET_CLOCK) before a clone or a
+	 * reset clone runs, so guest time restarts from here. */
+	uint64_t clock;
+	bool has_clock;
 	struct wl_request workload;
 	struct vcpu_state *vcpu;   /* nvcpus entries (copied by the constructors) */
 };

@@ -46,7 +46,8 @@ static_assert(offsetof(struct snapfile_header, meta_sum) == 24, "header layout")
 static_assert(offsetof(struct snapfile_header, mem_size) == 48, "header layout");
 static_assert(offsetof(struct snapfile_header, vcpu_part) == 128, "header layout");
 static_assert(offsetof(struct snapfile_header, nruns) == 168, "header layout");
-static_assert(offsetof(struct snapfile_header, reserved) == 216, "header layout");
+static_assert(offsetof(struct snapfile_header, clock) == 216, "header layout");
+static_assert(offsetof(struct snapfile_header, reserved) == 224, "header layout");
 static_assert(sizeof(struct snapfile_run) == 16, "run is 16 bytes");
 
 /* Workload section: name, nargs (u32), args (key, value) x WL_MAX_ARGS. */
@@ -403,6 +404,8 @@ int snapshot_save(const struct snapshot *s, const char *path, struct vmm_err *e)
 	h.nvcpus = m->nvcpus;
 	h.parked_mask = m->parked_mask;
 	h.hc_gpa = m->hc_gpa;
+	h.flags = m->has_clock ? SNAPFILE_FLAG_CLOCK : 0;
+	h.clock = m->has_clock ? m->clock : 0;
 	const struct vm_layout *l = &m->layout;
 	uint64_t lay[6] = { l->heap_base, l->heap_size, l->in_base, l->in_size, l->out_base, l->out_size };
 	memcpy(h.layout, lay, sizeof(lay));
@@ -610,8 +613,8 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 	int layer = h->kind == SNAPFILE_KIND_LAYER;
 	if (h->kind != SNAPFILE_KIND_ROOT && !layer)
 		return BAD(-EINVAL, "unknown snapshot kind %u in %s", h->kind, path);
-	if (h->flags || h->reserved0 || h->reserved[0] || h->reserved[1] || h->reserved[2] ||
-	    h->reserved[3] || h->reserved[4])
+	if ((h->flags & ~SNAPFILE_FLAG_CLOCK) || (!(h->flags & SNAPFILE_FLAG_CLOCK) && h->clock) ||
+	    h->reserved0 || h->reserved[0] || h->reserved[1] || h->reserved[2] || h->reserved[3])
 		return BAD(-EINVAL, "nonzero reserved header field in snapshot file %s", path);
 	if (h->page_size != SNAPFILE_PAGE)
 		return BAD(-EINVAL, "bad page size %u in snapshot file %s", h->page_size, path);
@@ -669,6 +672,8 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 	m->nvcpus = h->nvcpus;
 	m->parked_mask = h->parked_mask;
 	m->hc_gpa = h->hc_gpa;
+	m->has_clock = h->flags & SNAPFILE_FLAG_CLOCK;
+	m->clock = h->clock;
 	m->layout = (struct vm_layout){ h->layout[0], h->layout[1], h->layout[2],
 	                                h->layout[3], h->layout[4], h->layout[5] };
 	for (int i = 0; i < 6; i += 2)

@@ -60,14 +60,18 @@ int vcpu_run(struct vcpu *v, struct vcpu_exit *x, struct vmm_err *e)
 	int r = kvm_ioctl_named(v->fd, KVM_RUN, NULL, "KVM_RUN", false, e);
 	if (r < 0) {
 		if (r == -EINTR || r == -EAGAIN) {
+			/* KVM completes pending I/O before it looks at signals
+			 * or immediate_exit, so nothing is pending now. */
+			v->io_pending = false;
 			x->kind = VCPU_EXIT_INTR;
 			if (e)
 				e->code = 0;
 			return 0;
 		}
-		return r;
+		return r; /* io_pending stays as it was: a drain will try again */
 	}
 	struct kvm_run *run = v->run;
+	v->io_pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
 	x->raw_reason = run->exit_reason;
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
@@ -125,4 +129,44 @@ const char *vcpu_exit_name(enum vcpu_exit_kind k)
 		[VCPU_EXIT_DIRTY_RING_FULL] = "DIRTY_RING_FULL", [VCPU_EXIT_UNKNOWN] = "UNKNOWN",
 	};
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
+}
+
+/* Upper bound on fragments of one instruction: an MMIO access is split into
+ * at most a few 8-byte fragments and string I/O exits once per KVM page of
+ * data; anything beyond means the vCPU is not converging. */
+#define DRAIN_MAX_EXITS 1024
+
+int vcpu_drain_io(struct vcpu *v, struct vmm_err *e)
+{
+	struct kvm_run *run = v->run;
+	for (unsigned i = 0; v->io_pending; i++) {
+		if (i == DRAIN_MAX_EXITS)
+			return vmm_fail(e, -EIO, "vCPU %u: pending I/O did not complete after %u exits",
+			                v->index, DRAIN_MAX_EXITS);
+		/* Unbacked memory's answer for a read fragment KVM asks for. */
+		if (run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write)
+			memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+		else if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN &&
+		         run->io.data_offset <= v->run_size &&
+		         (uint64_t)run->io.size * run->io.count <= v->run_size - run->io.data_offset)
+			memset((uint8_t *)run + run->io.data_offset, 0xff, (size_t)run->io.size * run->io.count);
+		/* immediate_exit: KVM finishes the pending instruction (or asks
+		 * for its next fragment) and returns -EINTR before guest code. */
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELAXED);
+		int r = kvm_ioctl_named(v->fd, KVM_RUN, NULL, "KVM_RUN (complete pending I/O)", false, e);
+		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_RELAXED);
+		if (r == -EINTR || r == -EAGAIN) {
+			v->io_pending = false;
+		} else if (r < 0) {
+			return r;
+		} else {
+			v->io_pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
+			if (!v->io_pending)
+				return vmm_fail(e, -EIO, "vCPU %u: KVM exit %u while completing pending I/O",
+				                v->index, run->exit_reason);
+		}
+	}
+	if (e)
+		e->code = 0;
+	return 0;
 }

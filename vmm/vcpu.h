@@ -55,6 +55,13 @@ struct vcpu {
 	pthread_t thread;
 	struct dirty_ring ring;   /* DIRTY_RING mode: this vCPU's dirty ring */
 	bool parked;              /* asked to park (COWVM_HC_PARK): not run again */
+	/* The last KVM_RUN ended in an IO or MMIO exit: KVM holds the
+	 * instruction half-done and finishes it (writing registers, moving
+	 * RIP) at the start of the next KVM_RUN. Cleared by any later
+	 * KVM_RUN that returns. vcpu_drain_io completes it without running
+	 * guest code. Touched only by the thread that runs the vCPU, or with
+	 * the vCPU stopped. */
+	bool io_pending;
 };
 
 /* Create vCPU `index` of vm_fd and map its kvm_run area (run_size from
@@ -64,6 +71,14 @@ int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
 void vcpu_destroy(struct vcpu *v);
 /* One KVM_RUN. Returns 0 with *x filled, or -errno (other than EINTR/EAGAIN). */
 int vcpu_run(struct vcpu *v, struct vcpu_exit *x, struct vmm_err *e);
+/* Finish a pending IO/MMIO exit (io_pending) without running guest code:
+ * KVM_RUN with immediate_exit, repeated while KVM asks for more (a
+ * multi-fragment MMIO access or string I/O exits once per fragment). Those
+ * later fragments are answered as unbacked memory: reads see all-ones,
+ * writes are dropped; no device sees them. Must run before any vCPU state
+ * is saved or restored: KVM_SET_REGS does not cancel the completion, which
+ * would otherwise overwrite restored registers at the next KVM_RUN. */
+int vcpu_drain_io(struct vcpu *v, struct vmm_err *e);
 /* Name of an exit kind, for messages. */
 const char *vcpu_exit_name(enum vcpu_exit_kind k);
 

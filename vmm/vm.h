@@ -123,9 +123,12 @@ struct vm {
 	struct gpt *gpt;
 	uint64_t clone_id;
 	struct snapshot *clean_for; /* pooled shell: window equals this snapshot */
+	uint64_t coverage_size;     /* bytes of memslot 1 (vm_map_coverage), 0 = none */
 	struct vm_pool *pool;       /* the pool that counts this clone (limits) */
 	atomic_ullong dirty_seen;   /* pages harvested from the dirty log */
-	int gpt_error;              /* first GPT failure while harvesting (-errno) */
+	/* First GPT failure while harvesting (-errno), 0 if none. Written by
+	 * any vCPU thread (dirty-ring-full exits): first writer wins (CAS). */
+	atomic_int gpt_error;
 };
 
 /* Create a VM ready to run: KVM VM, RAM memslot, guest image, page tables,
@@ -144,8 +147,8 @@ int vm_create_shell(uint64_t mem_size, unsigned nvcpus, enum dirty_mode dm, int 
 
 /* Attach a fuzzing coverage map (host memory, e.g. the AFL++ shm; size a
  * multiple of 4 KiB, <= COWVM_COVERAGE_MAX) at COWVM_GPA_COVERAGE as memslot
- * 1. In a clone the range is also mapped in the GPT as pinned frames: an
- * exclusive leaf, never shared and never reset. */
+ * 1: guest stores go straight into the map. It is not guest RAM: the GPT
+ * has no entry for it and a reset leaves it alone (the caller clears it). */
 int vm_map_coverage(struct vm *vm, void *host, uint64_t size, struct vmm_err *e);
 
 /* Harvest the dirty log into the GPT (vCPUs stopped). */

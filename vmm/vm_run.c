@@ -126,7 +126,7 @@ static void run_vcpu(struct vm *vm, struct vcpu *v, struct inline_watch *w)
 			 * the GPT serialises the faults of all vCPUs (gpt.h). */
 			if (dirty_ring_harvest(&vm->dlog, &v->ring, vm_mark_dirty, vm, NULL, &err)) {
 				vm_stop(vm, VM_END_ERROR, 0, NULL, "vCPU %u: harvesting the dirty ring failed: %s",
-				        v->index, vm->gpt_error ? strerror(-vm->gpt_error) : err.msg);
+				        v->index, atomic_load(&vm->gpt_error) ? strerror(-atomic_load(&vm->gpt_error)) : err.msg);
 				return;
 			}
 			break;

@@ -1,0 +1,378 @@
+/*
+ * test_reset_integrity.c - a clone or a reset returns exactly to its
+ * snapshot, also after a hostile clone ran on the same pooled shell
+ * (issue 10): VMM writes into guest RAM are tracked, pending KVM I/O never
+ * survives a restore, the VM clock restarts from the snapshot, the
+ * coverage memslot does not outlive a release, a host without the dirty
+ * ring still reuses shells, and a failed clone does not use up a number.
+ * Guests: tests/vmm/guests/integrity.c (one ELF per mode).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "clone.h"
+#include "fault_inject.h"
+#include "kvm_test_util.h"
+#include "snapshot.h"
+#include "snapshot_file.h"
+
+#define MiB (1ull << 20)
+#define PAGE 4096ull
+
+/* Boot a test guest (env var `guest` names its ELF) and take its snapshot. */
+static struct snapshot *snapshot_of(const char *guest, unsigned vcpus, uint64_t coverage)
+{
+	const char *path = getenv(guest);
+	cr_assert(path, "%s not set (run through meson test)", guest);
+	size_t len;
+	void *img = slurp(path, &len);
+	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = vcpus, .guest_image = img,
+	                         .guest_image_len = len, .timeout_ms = 20000, .console = quiet,
+	                         .snapshots = true, .coverage_size = coverage };
+	struct vmm_err err = { 0 };
+	struct vm *vm;
+	cr_assert_eq(vm_create(&cfg, &vm, &err), 0, "vm_create: %s", err.msg);
+	struct vm_result res;
+	cr_assert_eq(vm_run(vm, &res, &err), 0, "%s", err.msg);
+	cr_assert_eq(res.end, VM_END_SNAPSHOT, "the guest did not ask for its snapshot: %s", res.msg);
+	struct snapshot *s;
+	cr_assert_eq(snapshot_take(vm, &s, &err), 0, "snapshot_take: %s", err.msg);
+	vm_destroy(vm);
+	free(img);
+	return s;
+}
+
+static void run_ok(struct vm *vm, struct vm_result *res)
+{
+	struct vmm_err err = { 0 };
+	cr_assert_eq(vm_run(vm, res, &err), 0, "%s", err.msg);
+	cr_assert_eq(res->end, VM_END_EXIT, "%s", res->msg);
+	cr_assert_eq(res->status, 0, "%s", res->msg);
+}
+
+/* ---- 1. VMM writes go through the tracked path --------------------------- */
+
+/* A clone points a hypercall block at the boot info, a page-table page or
+ * its own text; the VMM's `ret` lands there. The next clones on the same
+ * shell must see the snapshot's bytes everywhere (before they run, and in
+ * what they read), and every reset must bring the whole window back. */
+Test(integrity, hypercall_results_never_outlive_a_reset)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = snapshot_of("INTEGRITY_HOSTILE_HC", 1, 0);
+	struct vm_pool *pool;
+	struct vmm_err err = { 0 };
+	cr_assert_eq(vm_pool_create(1, &pool, &err), 0);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	static const uint64_t pages[3] = { COWVM_GPA_BOOTINFO, COWVM_GPA_PGTABLES, 0 };
+	static const char *const keys[3] = { "ret_bootinfo", "ret_pgtable", "ret_text" };
+	for (unsigned i = 1; i <= 7; i++) {
+		struct vm *vm;
+		cr_assert_eq(vm_clone(pool, s, &o, &vm, &err), 0, "clone %u: %s", i, err.msg);
+		cr_assert_eq(vm->clone_id, i);
+		assert_window_is_snapshot(vm, vm->snap);
+		struct vm_result res;
+		run_ok(vm, &res);
+		uint64_t text_block = report(&res, "text_block");
+		cr_assert(text_block >= COWVM_GPA_IMAGE_MIN && text_block % PAGE == 0);
+		for (int k = 0; k < 3; k++) {
+			uint64_t page = k < 2 ? pages[k] : text_block;
+			uint64_t want;
+			memcpy(&want, snapshot_page(s, page / PAGE) + offsetof(struct cowvm_hcall, ret), 8);
+			cr_assert_eq(report(&res, keys[k]), want, "clone %u read %#llx at %s's ret, snapshot has %#llx",
+			             i, (unsigned long long)report(&res, keys[k]), keys[k], (unsigned long long)want);
+		}
+		cr_assert_eq(vm_reset(vm, NULL, &err), 0, "%s", err.msg);
+		assert_window_is_snapshot(vm, vm->snap);
+		vm_release(pool, vm);
+	}
+	struct vm_pool_stats st;
+	vm_pool_get_stats(pool, &st);
+	cr_assert_eq(st.created, 1, "every clone should reuse the one shell (created %llu)",
+	             (unsigned long long)st.created);
+	vm_pool_destroy(pool);
+	snapshot_put(s);
+}
+
+/* ---- 2. pending KVM I/O never survives a restore -------------------------- */
+
+/* What the next KVM_RUN would do first: finish any pending I/O. Do it with
+ * immediate_exit (no guest code runs) and insist nothing was pending, then
+ * read the whole state. */
+static void state_after_next_entry(struct vcpu *v, const struct msr_list *msrs, struct vcpu_state *st)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELAXED);
+	int r = ioctl(v->fd, KVM_RUN, 0);
+	int err_no = errno;
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELAXED);
+	cr_assert(r < 0 && err_no == EINTR, "vCPU %u: KVM_RUN after restore returned %d (exit %u): I/O was still pending",
+	          v->index, r, v->run->exit_reason);
+	struct vmm_err e = { 0 };
+	cr_assert_eq(vcpu_state_save(v->fd, msrs, st, &e), 0, "%s", e.msg);
+}
+
+static void assert_state_is(const struct vcpu_state *got, const struct vcpu_state *want, unsigned cpu, unsigned iter)
+{
+	char why[256];
+	cr_assert_eq(vcpu_state_diff(got, want, why, sizeof(why)), 0, "reset %u, vCPU %u: %s", iter, cpu, why);
+}
+
+/* vCPU 1 does MMIO reads (one and two fragments) in a loop while vCPU 0
+ * ends every run: vCPU 1 is stopped right after an MMIO exit in most runs.
+ * After each of hundreds of resets the full register file of both vCPUs is
+ * the snapshot's, also after the next KVM entry. */
+static void mmio_race(bool pooled)
+{
+	struct snapshot *s = snapshot_of("INTEGRITY_MMIO_RACE", 2, 0);
+	cr_assert_eq(s->meta.parked_mask, 0);
+	struct vm_pool *pool = NULL;
+	struct vmm_err err = { 0 };
+	if (pooled)
+		cr_assert_eq(vm_pool_create(1, &pool, &err), 0);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	struct vm *vm;
+	cr_assert_eq(vm_clone(pool, s, &o, &vm, &err), 0, "%s", err.msg);
+	unsigned pending_seen = 0;
+	for (unsigned iter = 0; iter < 200; iter++) {
+		struct vm_result res;
+		run_ok(vm, &res);
+		pending_seen += vm->vcpus[1].io_pending;
+		if (pooled) {
+			vm_release(pool, vm);
+			cr_assert_eq(vm_clone(pool, s, &o, &vm, &err), 0, "%s", err.msg);
+		} else {
+			cr_assert_eq(vm_reset(vm, NULL, &err), 0, "%s", err.msg);
+		}
+		for (unsigned c = 0; c < 2; c++) {
+			struct vcpu_state st;
+			state_after_next_entry(&vm->vcpus[c], &vm->msrs, &st);
+			assert_state_is(&st, &s->meta.vcpu[c], c, iter);
+		}
+	}
+	/* The race this guards must have happened, or the test proved nothing. */
+	cr_assert_gt(pending_seen, 20, "vCPU 1 stopped with I/O pending in only %u of 200 runs", pending_seen);
+	if (pooled)
+		vm_release(pool, vm);
+	else
+		vm_destroy(vm);
+	vm_pool_destroy(pool);
+	snapshot_put(s);
+}
+
+Test(integrity, pending_mmio_never_survives_a_reset, .timeout = 300) { REQUIRE_KVM(); mmio_race(false); }
+Test(integrity, pending_mmio_never_survives_a_pooled_clone, .timeout = 300) { REQUIRE_KVM(); mmio_race(true); }
+
+/* ---- 3. the VM clock restarts from the snapshot --------------------------- */
+
+/* The guest waits until kvmclock reads >= 400 ms, then snapshots. A clone
+ * in a new shell (whose own clock would start near 0), and a pooled clone
+ * after the host waited 600 ms (whose shell's clock ran on), both read a
+ * time just after the snapshot's. */
+Test(integrity, clones_read_the_snapshot_clock, .timeout = 120)
+{
+	REQUIRE_KVM();
+	const char *path = getenv("INTEGRITY_CLOCK");
+	cr_assert(path);
+	size_t len;
+	void *img = slurp(path, &len);
+	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = 1, .guest_image = img, .guest_image_len = len,
+	                         .timeout_ms = 20000, .console = quiet, .snapshots = true };
+	struct vmm_err err = { 0 };
+	struct vm *orig;
+	cr_assert_eq(vm_create(&cfg, &orig, &err), 0, "%s", err.msg);
+	struct vm_result res;
+	cr_assert_eq(vm_run(orig, &res, &err), 0);
+	cr_assert_eq(res.end, VM_END_SNAPSHOT, "%s", res.msg);
+	cr_assert_neq(report(&res, "pvclock_version"), 0, "kvmclock never filled the guest's page");
+	uint64_t t_snap = report(&res, "t_snap");
+	cr_assert_geq(t_snap, 400000000ull);
+	struct snapshot *s;
+	cr_assert_eq(snapshot_take(orig, &s, &err), 0, "%s", err.msg);
+	vm_destroy(orig);
+	free(img);
+	cr_assert(s->meta.has_clock);
+
+	struct vm_pool *pool;
+	cr_assert_eq(vm_pool_create(1, &pool, &err), 0);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	for (int i = 0; i < 3; i++) {
+		struct vm *vm;
+		cr_assert_eq(vm_clone(pool, s, &o, &vm, &err), 0, "%s", err.msg);
+		run_ok(vm, &res);
+		uint64_t t = report(&res, "t_run");
+		/* t_snap was read just before the snapshot, so t >= t_snap; the
+		 * guest reads t right after resuming: well under 300 ms later. */
+		cr_assert(t >= t_snap && t - t_snap < 300000000ull,
+		          "clone %d read kvmclock %llu ns, the snapshot was taken at %llu ns", i,
+		          (unsigned long long)t, (unsigned long long)t_snap);
+		/* And after a reset, on the same VM. */
+		usleep(600000);
+		cr_assert_eq(vm_reset(vm, NULL, &err), 0, "%s", err.msg);
+		run_ok(vm, &res);
+		t = report(&res, "t_run");
+		cr_assert(t >= t_snap && t - t_snap < 300000000ull, "after reset: kvmclock %llu ns, snapshot %llu ns",
+		          (unsigned long long)t, (unsigned long long)t_snap);
+		vm_release(pool, vm);
+		usleep(600000); /* the pooled shell's own clock runs on */
+	}
+	/* The clock travels in the snapshot file (format version 2). */
+	char file[] = "/tmp/cowvm-clock-XXXXXX";
+	int fd = mkstemp(file);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(snapshot_save(s, file, &err), 0, "%s", err.msg);
+	struct snapshot *l;
+	cr_assert_eq(snapshot_load(file, &l, &err), 0, "%s", err.msg);
+	unlink(file);
+	cr_assert(l->meta.has_clock);
+	cr_assert_eq(l->meta.clock, s->meta.clock);
+	struct vm *vm;
+	cr_assert_eq(vm_clone(pool, l, &o, &vm, &err), 0, "%s", err.msg);
+	run_ok(vm, &res);
+	uint64_t t = report(&res, "t_run");
+	cr_assert(t >= t_snap && t - t_snap < 300000000ull, "clone of the loaded file: kvmclock %llu ns, snapshot %llu ns",
+	          (unsigned long long)t, (unsigned long long)t_snap);
+	vm_release(pool, vm);
+	snapshot_put(l);
+	vm_pool_destroy(pool);
+	snapshot_put(s);
+}
+
+/* ---- 6. pool hazards ------------------------------------------------------- */
+
+/* A clone with a coverage map attached, released; the next clone on the
+ * same shell has no map attached and writes the coverage window: the
+ * first clone's map (host memory its owner may have freed) must not change. */
+Test(integrity, released_coverage_map_is_not_written_by_the_next_clone)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = snapshot_of("INTEGRITY_COVERAGE", 1, 4096);
+	struct vm_pool *pool;
+	struct vmm_err err = { 0 };
+	cr_assert_eq(vm_pool_create(1, &pool, &err), 0);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	uint64_t *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(map, MAP_FAILED);
+	struct vm *vm;
+	cr_assert_eq(vm_clone(pool, s, &o, &vm, &err), 0, "%s", err.msg);
+	cr_assert_eq(vm_map_coverage(vm, map, 4096, &err), 0, "%s", err.msg);
+	struct vm_result res;
+	run_ok(vm, &res);
+	cr_assert_eq(map[0], 0xc0e0ull << 48 | 1, "the first clone's write did not reach its map: %#llx",
+	             (unsigned long long)map[0]);
+	vm_release(pool, vm);
+	cr_assert_eq(vm_clone(pool, s, &o, &vm, &err), 0, "%s", err.msg);
+	run_ok(vm, &res);
+	cr_assert_eq(map[0], 0xc0e0ull << 48 | 1, "clone 2 wrote into the released clone's coverage map: %#llx",
+	             (unsigned long long)map[0]);
+	vm_release(pool, vm);
+	struct vm_pool_stats st;
+	vm_pool_get_stats(pool, &st);
+	cr_assert_eq(st.reused, 1, "the second clone did not run on the pooled shell");
+	vm_pool_destroy(pool);
+	munmap(map, 4096);
+	snapshot_put(s);
+}
+
+/* A host without the dirty ring (forced here) gives bitmap shells for ring
+ * requests: the pool must still reuse them. */
+Test(integrity, pool_reuses_shells_when_the_ring_falls_back_to_the_bitmap)
+{
+	REQUIRE_KVM();
+	cr_assert_eq(setenv("COWVM_NO_DIRTY_RING", "1", 1), 0);
+	struct snapshot *s = snapshot_of("INTEGRITY_COVERAGE", 1, 0);
+	struct vm_pool *pool;
+	struct vmm_err err = { 0 };
+	cr_assert_eq(vm_pool_create(2, &pool, &err), 0);
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000, .dirty = DIRTY_RING };
+	for (int i = 0; i < 3; i++) {
+		struct vm *vm;
+		cr_assert_eq(vm_clone(pool, s, &o, &vm, &err), 0, "%s", err.msg);
+		cr_assert_eq(vm->dlog.mode, DIRTY_BITMAP, "the ring was not forced off");
+		struct vm_result res;
+		run_ok(vm, &res);
+		cr_assert_eq(vm_reset(vm, NULL, &err), 0, "%s", err.msg);
+		assert_window_is_snapshot(vm, vm->snap);
+		vm_release(pool, vm);
+	}
+	struct vm_pool_stats st;
+	vm_pool_get_stats(pool, &st);
+	cr_assert_eq(st.created, 1, "bitmap shells were not reused: %llu created", (unsigned long long)st.created);
+	cr_assert_eq(st.reused, 2);
+	vm_pool_destroy(pool);
+	snapshot_put(s);
+	unsetenv("COWVM_NO_DIRTY_RING");
+}
+
+/* ---- 7. small state -------------------------------------------------------- */
+
+/* A clone that fails (an injected KVM ioctl failure) takes no number: the
+ * next clone is number 1 and its guest sees 1. */
+Test(integrity, failed_clone_takes_no_clone_number)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = snapshot_of("INTEGRITY_COVERAGE", 1, 0);
+	struct vmm_err err = { 0 };
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	struct vm *vm;
+	unsigned failed = 0;
+	/* Fail each KVM ioctl of a clone in turn, the last ones first (they
+	 * come after the point where a number used to be taken). */
+	for (unsigned nth = 1; nth < 400; nth++) {
+		fault_inject_arm(FAULT_KVM_IOCTL, nth);
+		int r = vm_clone(NULL, s, &o, &vm, &err);
+		bool fired = fault_inject_calls(FAULT_KVM_IOCTL) >= nth;
+		fault_inject_disarm_all();
+		if (!fired) {
+			cr_assert_eq(r, 0, "%s", err.msg);
+			vm_destroy(vm);
+			break;
+		}
+		cr_assert_neq(r, 0, "ioctl %u failed but vm_clone succeeded", nth);
+		failed++;
+	}
+	cr_assert_gt(failed, 5, "no clone failed: the injection did not fire");
+	/* One clone succeeded at the end of the loop: it must have been number 1. */
+	cr_assert_eq(atomic_load(&s->next_clone), 1, "%u failed clones took %llu numbers", failed,
+	             (unsigned long long)atomic_load(&s->next_clone) - 1);
+	cr_assert_eq(vm_clone(NULL, s, &o, &vm, &err), 0, "%s", err.msg);
+	cr_assert_eq(vm->clone_id, 2);
+	struct vm_result res;
+	run_ok(vm, &res);
+	vm_destroy(vm);
+	snapshot_put(s);
+}
+
+/* vm_reset_copy and vm_reset leave the same clone: same memory, same vCPU
+ * state, same per-run fields. */
+Test(integrity, reset_copy_and_reset_restore_the_same_state)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = snapshot_of("INTEGRITY_HOSTILE_HC", 1, 0);
+	struct vmm_err err = { 0 };
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	struct vm *vm;
+	cr_assert_eq(vm_clone(NULL, s, &o, &vm, &err), 0, "%s", err.msg);
+	for (int round = 0; round < 4; round++) {
+		struct vm_result res;
+		run_ok(vm, &res);
+		atomic_store(&vm->gpt_error, -ENOMEM); /* per-run fields a run may leave set */
+		vm->snap_hc_gpa = 0x1234;
+		int r = round % 2 ? vm_reset_copy(vm, &err) : vm_reset(vm, NULL, &err);
+		cr_assert_eq(r, 0, "%s", err.msg);
+		assert_window_is_snapshot(vm, vm->snap);
+		cr_assert_eq(vm->snap_hc_gpa, 0, "round %d: snap_hc_gpa survived the reset", round);
+		cr_assert_eq(atomic_load(&vm->gpt_error), 0, "round %d: gpt_error survived the reset", round);
+		struct vcpu_state st;
+		state_after_next_entry(&vm->vcpus[0], &vm->msrs, &st);
+		assert_state_is(&st, &s->meta.vcpu[0], 0, (unsigned)round);
+	}
+	vm_destroy(vm);
+	snapshot_put(s);
+}

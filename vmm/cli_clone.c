@@ -83,7 +83,7 @@ static int load(const char *cmd, const char *path, struct snapshot **s)
 	int r = snapshot_load(path, s, &err);
 	if (r) {
 		fprintf(stderr, "cowvm %s: %s\n", cmd, err.msg);
-		return r == -ENOMEM || r == -EIO ? COWVM_EXIT_VMM_ERROR : COWVM_EXIT_USAGE;
+		return cli_exit_for(r);
 	}
 	return 0;
 }
@@ -144,22 +144,6 @@ static void *job_main(void *p)
 	}
 }
 
-static int read_input(const char *path, void **buf, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -errno;
-	*buf = malloc(COWVM_IOBUF_SIZE + 1);
-	if (!*buf) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	*len = fread(*buf, 1, COWVM_IOBUF_SIZE + 1, f);
-	int bad = ferror(f) ? -EIO : *len > COWVM_IOBUF_SIZE ? -EFBIG : 0;
-	fclose(f);
-	return bad;
-}
-
 static void console_drop(void *ctx, const char *buf, size_t len) { (void)ctx, (void)buf, (void)len; }
 
 int cli_clone(int argc, char **argv)
@@ -206,12 +190,12 @@ int cli_clone(int argc, char **argv)
 	void *input = NULL;
 	size_t input_len = 0;
 	if (input_path) {
-		int r = read_input(input_path, &input, &input_len);
+		char why[300];
+		int r = cli_read_file(input_path, COWVM_IOBUF_SIZE, 0, &input, &input_len, why, sizeof(why));
 		if (r) {
 			fprintf(stderr, "cowvm clone: cannot use input '%s': %s\n", input_path,
-			        r == -EFBIG ? "larger than the 64 KiB input buffer" : strerror(-r));
-			free(input);
-			return COWVM_EXIT_USAGE;
+			        r == -EFBIG ? "larger than the 64 KiB input buffer" : why);
+			return cli_exit_for(r);
 		}
 	}
 	struct snapshot *s;

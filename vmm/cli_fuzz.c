@@ -140,8 +140,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 			o->fc.target = optarg;
 			break;
 		case 'm':
-			if (parse_size(optarg, &o->fc.mem_size))
-				return *code = cli_usage_error(cmd, "bad memory size '%s'", optarg), -1;
+			if (cli_parse_mem(cmd, optarg, &o->fc.mem_size))
+				return *code = COWVM_EXIT_USAGE, -1;
 			break;
 		case 'b':
 			if (parse_u64_arg(optarg, &v) || !v || v > 65536)
@@ -166,6 +166,15 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 	}
 	if (!o->fc.target)
 		return *code = cli_usage_error(cmd, "%s", "--target is required"), -1;
+	/* The warm target's state lives in guest RAM (fuzz.c's defaults):
+	 * refuse here what the guest would refuse before its snapshot. */
+	uint64_t mem = o->fc.mem_size ? o->fc.mem_size : 512ull << 20, mib = o->fc.mib ? o->fc.mib : 256;
+	if (!strcmp(o->fc.target, "warm") && mib << 20 >= mem) {
+		char m[80];
+		snprintf(m, sizeof(m), "%llu MiB with %llu MiB of guest memory",
+		         (unsigned long long)mib, (unsigned long long)(mem >> 20));
+		return *code = cli_usage_error(cmd, "warm state of %s: give --mem more than --mib", m), -1;
+	}
 	o->first_file = optind;
 	return 0;
 }
@@ -190,14 +199,18 @@ static int read_input(int fd, uint8_t *buf, uint64_t max, uint64_t *len)
 	return 0;
 }
 
-static int read_path(const char *path, uint8_t *buf, uint64_t max, uint64_t *len)
+/* A whole input file (a regular file: never blocks), cut to max bytes. */
+static int read_path(const char *path, uint8_t *buf, uint64_t max, uint64_t *len, char *why, size_t n)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = read_input(fd, buf, max, len);
-	close(fd);
-	return r;
+	void *p;
+	size_t got;
+	int r = cli_read_file(path, max, CLI_READ_CUT, &p, &got, why, n);
+	if (r)
+		return r;
+	memcpy(buf, p, got);
+	free(p);
+	*len = got;
+	return 0;
 }
 
 static void describe(const struct vm_result *res, int status, char *buf, size_t n)
@@ -236,19 +249,22 @@ int cli_replay(int argc, char **argv)
 	}
 	uint64_t max = fuzz_max_input(f);
 	uint8_t *buf = malloc(max);
-	int crashed = 0, bad = 0;
+	int crashed = 0, bad = buf ? 0 : COWVM_EXIT_VMM_ERROR;
+	if (!buf)
+		fprintf(stderr, "cowvm replay: out of memory\n");
 	for (int i = o.first_file; buf && i < argc; i++) {
 		uint64_t len;
-		int r = read_path(argv[i], buf, max, &len);
+		char why[200];
+		int r = read_path(argv[i], buf, max, &len, why, sizeof(why));
 		if (r) {
-			fprintf(stderr, "cowvm replay: cannot read '%s': %s\n", argv[i], strerror(-r));
-			bad = 1;
+			fprintf(stderr, "cowvm replay: cannot read '%s': %s\n", argv[i], why);
+			bad = bad ? bad : cli_exit_for(r);
 			continue;
 		}
 		struct vm_result res;
 		if (fuzz_exec(f, buf, len, &res, &err)) {
 			fprintf(stderr, "cowvm replay: %s: %s\n", argv[i], err.msg);
-			bad = 1;
+			bad = COWVM_EXIT_VMM_ERROR;
 			break;
 		}
 		int st = fuzz_wait_status(&res);
@@ -261,7 +277,7 @@ int cli_replay(int argc, char **argv)
 	free(buf);
 	fuzz_close(f);
 	free(o.fc.cov);
-	return bad ? COWVM_EXIT_USAGE : crashed;
+	return bad ? bad : crashed;
 }
 
 int cli_fuzz_target(int argc, char **argv)
@@ -329,10 +345,18 @@ int cli_fuzz_target(int argc, char **argv)
 		/* Standalone: one run of FILE or stdin, reported like replay. */
 		uint64_t len = 0;
 		struct vm_result res;
-		int r = !buf ? -ENOMEM : path ? read_path(path, buf, max, &len) : read_input(0, buf, max, &len);
-		if (r || fuzz_exec(f, buf, len, &res, &err)) {
-			fprintf(stderr, "cowvm fuzz-target: %s\n", r ? strerror(-r) : err.msg);
-			rc = r ? COWVM_EXIT_USAGE : COWVM_EXIT_VMM_ERROR;
+		char why[200] = "out of memory";
+		int r = !buf ? -ENOMEM : path ? read_path(path, buf, max, &len, why, sizeof(why))
+		                              : read_input(0, buf, max, &len);
+		if (r) {
+			if (buf && !path)
+				snprintf(why, sizeof(why), "%s", strerror(-r));
+			fprintf(stderr, "cowvm fuzz-target: cannot read %s%s%s: %s\n", path ? "'" : "stdin",
+			        path ? path : "", path ? "'" : "", why);
+			rc = buf ? cli_exit_for(r) : COWVM_EXIT_VMM_ERROR;
+		} else if (fuzz_exec(f, buf, len, &res, &err)) {
+			fprintf(stderr, "cowvm fuzz-target: %s\n", err.msg);
+			rc = COWVM_EXIT_VMM_ERROR;
 		} else {
 			int st = fuzz_wait_status(&res);
 			char line[400];
@@ -369,7 +393,8 @@ int cli_fuzz_target(int argc, char **argv)
 			len = l < max ? l : max;
 			memcpy(buf, shm_input + 4, len);
 		} else {
-			r = path ? read_path(path, buf, max, &len) : read_input(0, buf, max, &len);
+			char why[200];
+			r = path ? read_path(path, buf, max, &len, why, sizeof(why)) : read_input(0, buf, max, &len);
 		}
 		struct vm_result res = { .end = VM_END_EXIT };
 		if (r)

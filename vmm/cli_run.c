@@ -49,51 +49,6 @@ void cli_run_usage(FILE *f)
 	        COWVM_EXIT_SHUTDOWN, COWVM_EXIT_VMM_ERROR, COWVM_EXIT_USAGE);
 }
 
-static int read_file(const char *path, void **buf, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > GUEST_FILE_MAX) {
-		int err = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		close(fd);
-		return err;
-	}
-	size_t n = (size_t)st.st_size, got = 0;
-	uint8_t *p = malloc(n ? n : 1);
-	if (!p) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < n) {
-		ssize_t r = read(fd, p + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			int err = r < 0 ? -errno : -EIO;
-			free(p);
-			close(fd);
-			return err;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	*buf = p;
-	*len = n;
-	return 0;
-}
-
-static int exit_code_for_create_error(int code)
-{
-	switch (-code) {
-	case EINVAL: case ENOEXEC: case ENOENT: case EACCES: case EPERM: case ENOTSUP: case E2BIG:
-		return COWVM_EXIT_USAGE;
-	default:
-		return COWVM_EXIT_VMM_ERROR;
-	}
-}
-
 /* Take the snapshot the guest asked for and write it to `path`. */
 static int save_snapshot(struct vm *vm, const char *path, struct vmm_err *e)
 {
@@ -107,6 +62,16 @@ static int save_snapshot(struct vm *vm, const char *path, struct vmm_err *e)
 		        (unsigned long long)(s->meta.mem_size >> 20), (unsigned long long)s->ncaptured);
 	snapshot_put(s);
 	return r;
+}
+
+static void print_reports(int show, const struct vm_result *before, const struct vm_result *after)
+{
+	const struct vm_result *phase[2] = { before, after };
+	for (int p = 0; show && p < 2; p++)
+		for (unsigned i = 0; phase[p] && i < phase[p]->nreports; i++)
+			fprintf(stderr, "report %s=%llu (%#llx)\n", phase[p]->reports[i].key,
+			        (unsigned long long)phase[p]->reports[i].value,
+			        (unsigned long long)phase[p]->reports[i].value);
 }
 
 int cli_run(int argc, char **argv)
@@ -129,8 +94,8 @@ int cli_run(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (parse_size(optarg, &cfg.mem_size))
-				return cli_usage_error("run", "bad memory size '%s'", optarg);
+			if (cli_parse_mem("run", optarg, &cfg.mem_size))
+				return COWVM_EXIT_USAGE;
 			break;
 		case 'c':
 			if (parse_u64_arg(optarg, &n) || !n || n > COWVM_MAX_VCPUS)
@@ -155,12 +120,19 @@ int cli_run(int argc, char **argv)
 		return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
 	if (wl_parse(workload, &cfg.workload, &err))
 		return cli_usage_error("run", "%s", err.msg);
+	char why[300];
+	/* Before the guest runs: a target we must not or cannot replace. */
+	int bad = snap_out ? cli_check_output(snap_out, why, sizeof(why)) : 0;
+	if (bad) {
+		fprintf(stderr, "cowvm run: --snapshot-out %s\n", why);
+		return cli_exit_for(bad);
+	}
 	void *img = NULL;
 	if (guest_path) {
-		int r = read_file(guest_path, &img, &cfg.guest_image_len);
+		int r = cli_read_file(guest_path, GUEST_FILE_MAX, 0, &img, &cfg.guest_image_len, why, sizeof(why));
 		if (r) {
-			fprintf(stderr, "cowvm run: cannot read guest '%s': %s\n", guest_path, strerror(-r));
-			return COWVM_EXIT_USAGE;
+			fprintf(stderr, "cowvm run: cannot read guest '%s': %s\n", guest_path, why);
+			return cli_exit_for(r);
 		}
 		cfg.guest_image = img;
 	}
@@ -171,20 +143,30 @@ int cli_run(int argc, char **argv)
 	if (r) {
 		fprintf(stderr, "cowvm run: %s\n", err.msg);
 		free(img);
-		return exit_code_for_create_error(r);
+		return cli_exit_for(r);
 	}
-	struct vm_result res;
+	/* The reports of the run before the snapshot: the run after it starts
+	 * a new result, and --reports shows both, in order. */
+	struct vm_result res = { .end = VM_END_ERROR }, before = { .nreports = 0 };
 	r = vm_run(vm, &res, &err);
 	if (!r && res.end == VM_END_SNAPSHOT) {
-		r = save_snapshot(vm, snap_out, &err);
+		before = res;
+		/* Again right before saving: the guest may have run for long. */
+		bad = cli_check_output(snap_out, why, sizeof(why));
+		r = bad ? bad : save_snapshot(vm, snap_out, &err);
 		if (r) {
 			fflush(stdout);
-			fprintf(stderr, "cowvm run: %s\n", err.msg);
+			if (bad)
+				fprintf(stderr, "cowvm run: --snapshot-out %s\n", why);
+			else
+				fprintf(stderr, "cowvm run: %s\n", err.msg);
+			print_reports(show_reports, &before, NULL);
 			vm_destroy(vm);
 			free(img);
-			return COWVM_EXIT_VMM_ERROR;
+			return bad ? cli_exit_for(bad) : COWVM_EXIT_VMM_ERROR;
 		}
 		vm->cfg.snapshots = false; /* one snapshot per run: later requests hear -ENOSYS */
+		res = (struct vm_result){ .end = VM_END_ERROR };
 		r = vm_run(vm, &res, &err);
 	}
 	fflush(stdout);
@@ -209,10 +191,7 @@ int cli_run(int argc, char **argv)
 		code = COWVM_EXIT_VMM_ERROR;
 		break;
 	}
-	if (show_reports)
-		for (unsigned i = 0; i < res.nreports; i++)
-			fprintf(stderr, "report %s=%llu (%#llx)\n", res.reports[i].key,
-			        (unsigned long long)res.reports[i].value, (unsigned long long)res.reports[i].value);
+	print_reports(show_reports, &before, &res);
 	vm_destroy(vm);
 	free(img);
 	return code;

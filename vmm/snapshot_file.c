@@ -577,7 +577,7 @@ static int check_header(struct lf *f, uint64_t st_size, const struct expect *x, 
 		return BAD(-EINVAL, "bad header size %u in snapshot file %s (expected %zu)",
 		           h->header_size, f->path, sizeof(*h));
 	if (h->file_size > st_size)
-		return BAD(-EIO, "truncated snapshot file %s: %llu bytes, its header says %llu",
+		return BAD(-EINVAL, "truncated snapshot file %s: %llu bytes, its header says %llu",
 		           f->path, (unsigned long long)st_size, (unsigned long long)h->file_size);
 	if (h->file_size < st_size)
 		return BAD(-EINVAL, "trailing data in snapshot file %s: %llu bytes, its header says %llu",
@@ -775,7 +775,7 @@ static int load_pages(struct lf *f, struct vmm_err *e)
 			uint64_t len = run.count * PAGE - done < bufsz ? run.count * PAGE - done : bufsz;
 			r = read_at(f->fd, buf, len, off);
 			if (r == -ENODATA) {
-				r = BAD(-EIO, "truncated snapshot file %s: it shrank while being read", f->path);
+				r = BAD(-EINVAL, "truncated snapshot file %s: it shrank while being read", f->path);
 				break;
 			}
 			if (r) {
@@ -871,13 +871,13 @@ static int load_file(const char *path, int fd, unsigned depth, const struct expe
 		goto out;
 	}
 	if ((uint64_t)st.st_size < sizeof(f.h)) {
-		r = BAD(-EIO, "truncated snapshot file %s: %llu bytes, a header needs %zu", path,
+		r = BAD(-EINVAL, "truncated snapshot file %s: %llu bytes, a header needs %zu", path,
 		        (unsigned long long)st.st_size, sizeof(f.h));
 		goto out;
 	}
 	r = read_at(f.fd, &f.h, sizeof(f.h), 0);
 	if (r) {
-		r = r == -ENODATA ? BAD(-EIO, "truncated snapshot file %s: it shrank while being read", path)
+		r = r == -ENODATA ? BAD(-EINVAL, "truncated snapshot file %s: it shrank while being read", path)
 		                  : BAD(r, "reading snapshot file %s failed: %s", path, strerror(-r));
 		goto out;
 	}
@@ -893,7 +893,7 @@ static int load_file(const char *path, int fd, unsigned depth, const struct expe
 	}
 	r = read_at(f.fd, f.meta, f.h.data_offset, 0);
 	if (r) {
-		r = r == -ENODATA ? BAD(-EIO, "truncated snapshot file %s: it shrank while being read", path)
+		r = r == -ENODATA ? BAD(-EINVAL, "truncated snapshot file %s: it shrank while being read", path)
 		                  : BAD(r, "reading snapshot file %s failed: %s", path, strerror(-r));
 		goto out;
 	}

@@ -36,7 +36,13 @@
  * file, so its own layers can be saved next. */
 int snapshot_save(const struct snapshot *s, const char *path, struct vmm_err *e);
 
-/* Load the snapshot in `path` (a layer loads its parent chain first). */
+/* Load the snapshot in `path` (a layer loads its parent chain first).
+ * A defect of the file or its chain is bad input and gets one of -EINVAL
+ * (not a regular file, truncated, a bad value), -EBADMSG (a checksum),
+ * -ENOTSUP (the version), -ESTALE (a replaced parent), -ELOOP (too deep)
+ * or open()'s errno (-ENOENT, -EACCES...); a failure of the host is
+ * -ENOMEM, -EMFILE, -EIO (a read error, not a short file), ... The CLI
+ * chooses its exit code from that (cli_exit_for). */
 int snapshot_load(const char *path, struct snapshot **out, struct vmm_err *e);
 
 /* ---- the on-disk format (exposed for tests and tools) ------------------ */

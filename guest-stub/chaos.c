@@ -5,10 +5,14 @@
  * writes in ring 0, spinning. The VMM must answer each with an error
  * return or a clean stop of this guest only (tests/vmm/test_chaos.c).
  *
- *   chaos:mode=M,seed=S,n=N
+ *   chaos:mode=M,seed=S,n=N,snap=1
  *   hcall    N hypercalls of random numbers (0..63) with random arguments
  *            from a valid block; reports how many failed; exits 0
  *   block    the doorbell with a random, mostly invalid block address
+ *   alias    N hypercalls whose block is memory this guest never writes:
+ *            the boot info, its page tables, a ring-0 stack, its own text;
+ *            the VMM writes `ret` there (-ENOSYS). Exits 0. A reset must
+ *            undo those writes like the guest's own.
  *   flood    N exits: reads and odd-width writes of the doorbell page (ring 3
  *            has no port I/O on PVM hosts)
  *   ptwrite  scribble over its own PML4 from ring 0
@@ -18,11 +22,15 @@
  *   cr0      flip random CR0 bits in ring 0
  *   spin     loop forever
  *   random   one of the above, chosen by the seed
+ *
+ * snap=1 asks for a snapshot first (after choosing the mode), so the attack
+ * runs in every clone of it: the tests reset and pool those clones and
+ * compare their memory with the snapshot.
  */
 #include "guest.h"
 
 static const char *const modes[] = { "hcall", "block", "flood", "ptwrite", "triple",
-                                     "hlt", "msr", "cr0", "spin" };
+                                     "hlt", "msr", "cr0", "spin", "alias" };
 #define NMODES (sizeof(modes) / sizeof(modes[0]))
 
 static int64_t chaos_gate(uint64_t op, uint64_t arg)
@@ -51,11 +59,14 @@ int wl_chaos(const struct workload_env *env)
 	int bad = 0;
 	const char *mode = wl_arg(env, "mode");
 	uint64_t seed = wl_arg_u64(env, "seed", 1, &bad), n = wl_arg_u64(env, "n", 1000, &bad);
+	uint64_t snap = wl_arg_u64(env, "snap", 0, &bad);
 	uint64_t s = seed ? seed : 1;
 	if (bad || !mode)
 		return 3;
 	if (streq(mode, "random"))
 		mode = modes[cowvm_xorshift64(&s) % NMODES];
+	if (snap && hc_snapshot() < 0)
+		return 5;
 	uint64_t top = env->out_base + env->out_size;
 	if (streq(mode, "hcall")) {
 		uint64_t failed = 0;
@@ -73,6 +84,17 @@ int wl_chaos(const struct workload_env *env)
 	}
 	if (streq(mode, "block")) {
 		*(volatile uint32_t *)(uintptr_t)COWVM_GPA_DOORBELL = (uint32_t)wild(&s, top) | 1;
+		return 0;
+	}
+	if (streq(mode, "alias")) {
+		/* First qwords there read as numbers no handler has (the FDT
+		 * magic, a PML4 entry, an untouched stack bottom, code), so each
+		 * call is answered -ENOSYS, written 48 bytes in. */
+		const uint64_t at[] = { COWVM_GPA_BOOTINFO, COWVM_GPA_PGTABLES, COWVM_GPA_KSTACKS,
+		                        (uint64_t)(uintptr_t)wl_hello & ~7ull };
+		for (uint64_t i = 0; i < n; i++)
+			*(volatile uint32_t *)(uintptr_t)COWVM_GPA_DOORBELL = (uint32_t)at[i % 4];
+		hc_report("chaos.alias", n);
 		return 0;
 	}
 	if (streq(mode, "flood")) {

@@ -62,6 +62,7 @@ int wl_memtouch(const struct workload_env *env);
 int wl_fault(const struct workload_env *env);
 int wl_spin(const struct workload_env *env);
 int wl_snaptest(const struct workload_env *env);
+void wl_snaptest_ap(const struct workload_env *env); /* secondary vCPUs */
 int wl_warm(const struct workload_env *env);
 int wl_fuzz(const struct workload_env *env);
 int wl_chaos(const struct workload_env *env);

@@ -35,13 +35,81 @@ static uint64_t fold_pages(volatile uint64_t *buf, uint64_t npages)
 }
 
 /*
- * snaptest mib=N layers=L touch=T: fill N MiB (first two qwords of each
- * page: cowvm_snap_value(p, 0), p), snapshot. A clone checks it sees the
- * pattern of whoever wrote last, writes its own into the first T pages
+ * snaptest mib=N layers=L touch=T aps=A: fill N MiB (first two qwords of
+ * each page: cowvm_snap_value(p, 0), p), snapshot. A clone checks it sees
+ * the pattern of whoever wrote last, writes its own into the first T pages
  * (default all), checks again and reports snap.id, snap.bad, snap.checksum.
  * With layers=1 the first clone generation snapshots again (a layer); the
  * clones of that layer check they see the layer's pattern.
+ * With aps=1 the other vCPUs do not park: each loops writing its own page
+ * and doing MMIO (wl_snaptest_ap), and vCPU 0 snapshots while they run;
+ * in a clone it waits until each has gone round its loop AP_SPINS more
+ * times and reports snap.apbad (inconsistencies they saw) and
+ * snap.apstuck (vCPUs that did not get round).
  */
+/* One page per vCPU, written only by that vCPU: its loop count, and a
+ * ring of values derived from it. */
+#define AP_RING 500
+struct ap_page {
+	volatile uint64_t count;
+	volatile uint64_t ring[AP_RING];
+} __attribute__((aligned(4096)));
+static struct ap_page ap_pages[COWVM_MAX_VCPUS];
+static volatile uint64_t ap_bad;     /* inconsistencies seen by any AP */
+static volatile uint64_t ap_started; /* APs in their loop */
+#define AP_SPINS 2000
+#define AP_BLOCK_NR 63 /* no handler: -ENOSYS */
+
+static uint64_t ap_value(uint64_t cpu, uint64_t n)
+{
+	return cowvm_snap_value(n, cpu) ^ n;
+}
+
+/*
+ * A secondary vCPU of snaptest with aps=1 (else it returns at once and
+ * parks): forever, check that its page holds what it last wrote (its count
+ * lives in a register, so a restore that puts back memory and registers
+ * of different moments shows), write the next values, read an unbacked
+ * address (an MMIO exit KVM completes with all-ones at the next KVM_RUN)
+ * and every 16th round ring the doorbell with a hypercall no handler has.
+ */
+void wl_snaptest_ap(const struct workload_env *env)
+{
+	int badarg = 0;
+	if (!wl_arg_u64(env, "aps", 0, &badarg) || badarg || env->cpu >= COWVM_MAX_VCPUS)
+		return;
+	struct ap_page *pg = &ap_pages[env->cpu];
+	uint64_t n = pg->count;
+	__atomic_fetch_add(&ap_started, 1, __ATOMIC_SEQ_CST);
+	for (;;) {
+		uint64_t bad = pg->count != n || pg->ring[n % AP_RING] != (n ? ap_value(env->cpu, n) : 0);
+		n++;
+		pg->ring[n % AP_RING] = ap_value(env->cpu, n);
+		pg->count = n;
+		bad += *(volatile uint64_t *)(uintptr_t)(COWVM_GPA_DOORBELL + 16) != ~0ull;
+		if (n % 16 == 0)
+			bad += hcall(AP_BLOCK_NR, n, 0, 0, 0) != -38; /* -ENOSYS */
+		if (bad)
+			__atomic_fetch_add(&ap_bad, bad, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* vCPU 0: wait until every AP has gone round its loop `spins` more times
+ * than now (bounded); returns how many did not. */
+static uint64_t wait_for_aps(const struct workload_env *env, uint64_t spins)
+{
+	uint64_t from[COWVM_MAX_VCPUS], stuck = 0;
+	for (uint64_t c = 1; c < env->ncpus && c < COWVM_MAX_VCPUS; c++)
+		from[c] = ap_pages[c].count;
+	for (uint64_t c = 1; c < env->ncpus && c < COWVM_MAX_VCPUS; c++) {
+		uint64_t t;
+		for (t = 0; t < (1ull << 32) && ap_pages[c].count - from[c] < spins; t++)
+			__asm__ volatile("pause");
+		stuck += ap_pages[c].count - from[c] < spins;
+	}
+	return stuck;
+}
+
 int wl_snaptest(const struct workload_env *env)
 {
 	int badarg = 0;
@@ -57,10 +125,20 @@ int wl_snaptest(const struct workload_env *env)
 	uint64_t touch = wl_arg_u64(env, "touch", npages, &badarg);
 	if (touch > npages)
 		touch = npages;
+	uint64_t aps = wl_arg_u64(env, "aps", 0, &badarg) && env->ncpus > 1;
 	volatile uint64_t *buf = (volatile uint64_t *)(uintptr_t)base;
 	for (uint64_t p = 0; p < npages; p++) {
 		buf[p * QW_PER_PAGE] = cowvm_snap_value(p, 0);
 		buf[p * QW_PER_PAGE + 1] = p;
+	}
+	if (aps) {
+		/* Snapshot in the middle of the APs' loops, not before them. */
+		while (ap_started < env->ncpus - 1)
+			__asm__ volatile("pause");
+		if (wait_for_aps(env, AP_SPINS)) {
+			print("snaptest: secondary vCPUs did not run\n");
+			return 6;
+		}
 	}
 	int64_t id = hc_snapshot();
 	if (id < 0) {
@@ -81,6 +159,10 @@ int wl_snaptest(const struct workload_env *env)
 		hc_report("snap.seen", pattern_writer);
 		hc_report("snap.bad", bad);
 		hc_report("snap.checksum", fold_pages(buf, npages));
+		if (aps) {
+			hc_report("snap.apstuck", wait_for_aps(env, AP_SPINS));
+			hc_report("snap.apbad", ap_bad);
+		}
 		if (bad || !layers)
 			return bad ? 1 : 0;
 		/* Snapshot this clone's state as a layer; its clones start here. */

@@ -61,8 +61,12 @@ int user_main(uint64_t fdt_addr, uint64_t cpu)
 	if (fdt_u64_pair(&fdt, "/chosen", COWVM_FDT_COVERAGE, &env.cov_base, &env.cov_size))
 		env.cov_base = env.cov_size = 0; /* optional: no fuzzer */
 	if (cpu != 0) {
-		/* Secondary vCPUs have no work yet; HLT from ring 3 would be a
+		/* Secondary vCPUs have no work except in snaptest with aps=1
+		 * (which returns at once otherwise); HLT from ring 3 would be a
 		 * #GP, so ask the VMM to park this vCPU. */
+		const char *name = fdt_string(&fdt, "/chosen", COWVM_FDT_WORKLOAD);
+		if (name && streq(name, "snaptest"))
+			wl_snaptest_ap(&env);
 		hcall(COWVM_HC_PARK, 0, 0, 0, 0);
 		for (;;)
 			__asm__ volatile("pause");

@@ -23,11 +23,12 @@ static const struct wl_spec {
 	                { "mib", ARG_NUM, 0 }, { "iters", ARG_NUM, 0 }, { "seed", ARG_NUM, 0 } } },
 	{ "fault", { { "kind", ARG_ENUM, "pf|de|wp|ud" }, { "addr", ARG_NUM, 0 } } },
 	{ "spin", { { 0 } } },
-	{ "snaptest", { { "mib", ARG_NUM, 0 }, { "layers", ARG_NUM, 0 }, { "touch", ARG_NUM, 0 } } },
+	{ "snaptest", { { "mib", ARG_NUM, 0 }, { "layers", ARG_NUM, 0 }, { "touch", ARG_NUM, 0 },
+	                { "aps", ARG_NUM, 0 } } },
 	{ "warm", { { "mib", ARG_NUM, 0 } } },
 	{ "fuzz", { { "target", ARG_ENUM, "parser|warm|syscall" }, { "mib", ARG_NUM, 0 } } },
-	{ "chaos", { { "mode", ARG_ENUM, "hcall|block|flood|ptwrite|triple|hlt|msr|cr0|spin|random" },
-	             { "seed", ARG_NUM, 0 }, { "n", ARG_NUM, 0 } } },
+	{ "chaos", { { "mode", ARG_ENUM, "hcall|block|alias|flood|ptwrite|triple|hlt|msr|cr0|spin|random" },
+	             { "seed", ARG_NUM, 0 }, { "n", ARG_NUM, 0 }, { "snap", ARG_NUM, 0 } } },
 	{ "bench", { { "mib", ARG_NUM, 0 }, { "op", ARG_ENUM, "exit|seq|rand|seqrand|pages|chunks|tsc" },
 	             { "count", ARG_NUM, 0 }, { "per", ARG_NUM, 0 }, { "chunks", ARG_NUM, 0 },
 	             { "read", ARG_NUM, 0 }, { "seed", ARG_NUM, 0 } } },
@@ -45,15 +46,18 @@ const char *wl_help(void)
 	       "                             (read addr, default 0 = NULL guard), de (divide\n"
 	       "                             error), wp (write to read-only code), ud (UD2)\n"
 	       "  spin                       loop forever (use with --timeout)\n"
-	       "  snaptest[:mib=N,layers=L,touch=T]  fill N MiB (4), snapshot; each clone\n"
-	       "                             writes its own pattern into T pages (all) and\n"
-	       "                             checks it; layers=1 snapshots again in the clone\n"
+	       "  snaptest[:mib=N,layers=L,touch=T,aps=A]  fill N MiB (4), snapshot; each\n"
+	       "                             clone writes its own pattern into T pages (all)\n"
+	       "                             and checks it; layers=1 snapshots again in the\n"
+	       "                             clone; aps=1 keeps the other vCPUs writing and\n"
+	       "                             doing MMIO through the snapshot\n"
 	       "  warm[:mib=N]               build an N MiB (16) table, snapshot, then answer\n"
 	       "                             one request (input buffer) per clone\n"
 	       "  fuzz:target=T[,mib=N]      a fuzz target (parser|warm|syscall), run one\n"
 	       "                             input per snapshot reset (see cowvm fuzz-target)\n"
-	       "  chaos:mode=M[,seed=S,n=N]  a hostile guest (hcall|block|flood|ptwrite|triple|\n"
-	       "                             hlt|msr|cr0|spin|random); see guest-stub/chaos.c\n"
+	       "  chaos:mode=M[,seed=S,n=N,snap=1]  a hostile guest (hcall|block|alias|flood|\n"
+	       "                             ptwrite|triple|hlt|msr|cr0|spin|random); snap=1\n"
+	       "                             snapshots first, clones attack; guest-stub/chaos.c\n"
 	       "  bench[:mib=M,op=OP,...]    fill M MiB (1), snapshot; each clone runs a timed\n"
 	       "                             access pattern (op=exit|seq|rand|seqrand|pages|\n"
 	       "                             chunks|tsc, count=N, per=K, chunks=C, read=R,\n"

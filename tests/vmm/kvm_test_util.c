@@ -121,3 +121,133 @@ int count_fds(void)
 	closedir(d);
 	return n;
 }
+
+/* ---- a clone against its snapshot ---- */
+
+uint64_t window_diff(const struct vm *vm, const struct snapshot *s, struct window_diff *d)
+{
+	const uint64_t page = 4096;
+	memset(d, 0, sizeof(*d));
+	uint64_t ret_gpa = s->meta.hc_gpa ? s->meta.hc_gpa + offsetof(struct cowvm_hcall, ret) : UINT64_MAX;
+	uint8_t want[4096];
+	for (uint64_t g = 0; g < s->meta.mem_size / page; g++) {
+		const uint8_t *got = vm->mem.host + g * page;
+		const uint8_t *exp = snapshot_page(s, g);
+		if (ret_gpa / page == g) {
+			/* The one byte range a clone holds that its snapshot does not. */
+			int64_t id = (int64_t)vm->clone_id;
+			memcpy(want, exp, page);
+			memcpy(want + ret_gpa % page, &id, sizeof(id));
+			exp = want;
+		}
+		if (!memcmp(got, exp, page))
+			continue;
+		if (!d->npages++) {
+			uint64_t off = 0;
+			while (got[off] == exp[off])
+				off++;
+			d->first_gfn = g;
+			d->first_off = off;
+			d->got = got[off];
+			d->want = exp[off];
+		}
+	}
+	return d->npages;
+}
+
+void window_diff_str(const struct window_diff *d, char *buf, size_t n)
+{
+	if (!d->npages)
+		snprintf(buf, n, "no page differs");
+	else
+		snprintf(buf, n, "%llu pages differ, first gpa %#llx: byte +%#llx is %#x, snapshot %#x",
+		         (unsigned long long)d->npages, (unsigned long long)(d->first_gfn * 4096),
+		         (unsigned long long)d->first_off, d->got, d->want);
+}
+
+int clone_vcpu_state(struct vm *vm, unsigned i, struct vcpu_state *st, struct vmm_err *e)
+{
+	int r = vcpu_complete_io(vm->vcpus[i].fd, vm->vcpus[i].run, e);
+	return r ?: vcpu_state_save(vm->vcpus[i].fd, &vm->msrs, st, e);
+}
+
+/* Clocks that run on by design: the TSC, and Hyper-V's vCPU runtime and
+ * partition reference counters, which KVMs with Hyper-V emulation list as
+ * saveable (seen in the nested QEMU runs, docs/nested-qemu.md). */
+#define MSR_IA32_TSC 0x10
+#define HV_X64_MSR_VP_RUNTIME 0x40000010
+#define HV_X64_MSR_TIME_REF_COUNT 0x40000020
+static int is_clock_msr(uint32_t index)
+{
+	return index == MSR_IA32_TSC || index == HV_X64_MSR_VP_RUNTIME ||
+	       index == HV_X64_MSR_TIME_REF_COUNT;
+}
+
+static size_t first_diff(const void *a, const void *b)
+{
+	const uint8_t *x = a, *y = b;
+	size_t i = 0;
+	while (x[i] == y[i])
+		i++;
+	return i;
+}
+
+int vcpu_state_diff(const struct vcpu_state *a, const struct vcpu_state *b, char *why, size_t n)
+{
+	/* struct kvm_regs is 18 u64 in this order: name the one that differs. */
+	static const char *const reg[] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9",
+	                                   "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags" };
+	_Static_assert(sizeof(struct kvm_regs) == sizeof(reg) / sizeof(reg[0]) * 8, "kvm_regs layout");
+	const uint64_t *ra = (const uint64_t *)&a->regs, *rb = (const uint64_t *)&b->regs;
+	for (unsigned i = 0; i < sizeof(reg) / sizeof(reg[0]); i++) {
+		if (ra[i] != rb[i]) {
+			snprintf(why, n, "%s %#llx vs %#llx (rip %#llx vs %#llx)", reg[i], (unsigned long long)ra[i],
+			         (unsigned long long)rb[i], (unsigned long long)a->regs.rip,
+			         (unsigned long long)b->regs.rip);
+			return 1;
+		}
+	}
+#define PART(f, name)                                                                  \
+	if (memcmp(&a->f, &b->f, sizeof(a->f))) {                                      \
+		size_t o = first_diff(&a->f, &b->f);                                   \
+		snprintf(why, n, "%s differ at byte %zu: %#x vs %#x (rip %#llx)", name, o, \
+		         ((const uint8_t *)&a->f)[o], ((const uint8_t *)&b->f)[o],    \
+		         (unsigned long long)a->regs.rip);                             \
+		return 1;                                                              \
+	}
+	PART(sregs, "system registers")
+	/* XSAVE: every byte but XSTATE_BV (bytes 512..519). KVM_GET_XSAVE
+	 * writes a component's init values when its XSTATE_BV bit is clear,
+	 * so equal bytes are equal state; the bit itself only says whether
+	 * the CPU tracked the (init-valued) component as in use, which a
+	 * KVM_RUN with immediate_exit may change (seen: SSE 2 -> 0 on a
+	 * secondary that never touches XMM). */
+	struct kvm_xsave xa = a->xsave, xb = b->xsave;
+	memset((uint8_t *)&xa + 512, 0, 8);
+	memset((uint8_t *)&xb + 512, 0, 8);
+	if (memcmp(&xa, &xb, sizeof(xa))) {
+		size_t o = first_diff(&xa, &xb);
+		snprintf(why, n, "XSAVE states differ at byte %zu: %#x vs %#x (rip %#llx)", o,
+		         ((const uint8_t *)&xa)[o], ((const uint8_t *)&xb)[o], (unsigned long long)a->regs.rip);
+		return 1;
+	}
+	PART(xcrs, "XCRs")
+	PART(debugregs, "debug registers")
+	PART(events, "vCPU events")
+	PART(mp_state, "MP states")
+#undef PART
+	if (a->nmsrs != b->nmsrs) {
+		snprintf(why, n, "%u vs %u MSRs", a->nmsrs, b->nmsrs);
+		return 1;
+	}
+	for (uint32_t i = 0; i < a->nmsrs; i++) {
+		if (a->msrs[i].index != b->msrs[i].index ||
+		    (!is_clock_msr(a->msrs[i].index) && a->msrs[i].data != b->msrs[i].data)) {
+			snprintf(why, n, "MSR %#x: %#llx vs MSR %#x: %#llx", a->msrs[i].index,
+			         (unsigned long long)a->msrs[i].data, b->msrs[i].index,
+			         (unsigned long long)b->msrs[i].data);
+			return 1;
+		}
+	}
+	return 0;
+}

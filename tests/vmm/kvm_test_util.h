@@ -1,6 +1,8 @@
 /*
  * kvm_test_util.h - helpers for integration tests that boot real guests:
- * a visible skip when /dev/kvm is missing, console capture, one-call boot.
+ * a visible skip when /dev/kvm is missing, console capture, one-call boot,
+ * and the checks every clone/reset test shares: a clone's whole guest
+ * window against its snapshot, and vCPU state against a saved state.
  */
 #ifndef COWVM_KVM_TEST_UTIL_H
 #define COWVM_KVM_TEST_UTIL_H
@@ -53,5 +55,39 @@ uint64_t report(const struct vm_result *r, const char *key);
 uint64_t model_checksum(uint64_t npages, uint64_t touch, uint64_t id);
 /* Open file descriptors of this process. */
 int count_fds(void);
+
+/* ---- a clone against its snapshot ----
+ * What a clone (fresh, reset, or taken from the pool) must hold: in every
+ * page of its guest window (vm->mem.host, the memory KVM maps) the bytes of
+ * snapshot_page(s, gfn), except the snapshot hypercall's `ret`, which holds
+ * the clone's number (vm->clone_id). Compared byte for byte, not hashed,
+ * so a failure names the page. No Criterion asserts inside: usable from
+ * worker threads. */
+struct window_diff {
+	uint64_t npages;      /* pages that differ */
+	uint64_t first_gfn;   /* the first of them (valid if npages) */
+	uint64_t first_off;   /* first differing byte in that page */
+	uint8_t got, want;    /* the bytes there: window, snapshot */
+};
+uint64_t window_diff(const struct vm *vm, const struct snapshot *s, struct window_diff *d);
+/* One line describing d ("3 pages differ, first gfn 0x..: byte +0x.. is .. not .."). */
+void window_diff_str(const struct window_diff *d, char *buf, size_t n);
+/* Assert that the clone's window is exactly its snapshot (see above). */
+#define assert_window_is_snapshot(vm, s, ...)                                         \
+	do {                                                                          \
+		struct window_diff wd_;                                               \
+		char wd_msg_[200];                                                    \
+		window_diff((vm), (s), &wd_);                                         \
+		window_diff_str(&wd_, wd_msg_, sizeof(wd_msg_));                      \
+		cr_assert_eq(wd_.npages, 0, "window is not the snapshot: %s", wd_msg_); \
+	} while (0)
+
+/* Complete vCPU i's pending I/O (a pending completion shows up in the
+ * registers that way) and save its whole state; -errno + message. */
+int clone_vcpu_state(struct vm *vm, unsigned i, struct vcpu_state *st, struct vmm_err *e);
+/* 0 if a and b are equal in every part (MSRs that are clocks by design
+ * excepted: the TSC, Hyper-V's runtime and reference counters), else 1 and
+ * a description of the first difference in why. */
+int vcpu_state_diff(const struct vcpu_state *a, const struct vcpu_state *b, char *why, size_t n);
 
 #endif

@@ -71,14 +71,19 @@ void gpt_get_stats(struct gpt *g, struct gpt_stats *out)
 
 /* --- leaf lifetime --------------------------------------------------------- */
 
-/* Last holder gone: drop the leaf's frame references and free the table. */
+/* Last holder gone: drop the leaf's frame references (and the pins' ones:
+ * only gpt_destroy frees a leaf with pinned pages, the other droppers
+ * refuse pinned ranges) and free the table. */
 void leaf_free(struct gpt *g, uint64_t table)
 {
 	pte_t *t = tab(table);
 	for (unsigned i = 0; i < PT_ENTRIES; i++) {
 		pte_t e = pte_load(&t[i]);
-		if (pte_present(e))
+		if (!pte_present(e))
+			continue;
+		if (e & GPT_PINNED)
 			FS(g)->put(FSC(g), pte_frame(e));
+		FS(g)->put(FSC(g), pte_frame(e));
 	}
 	gpt_table_free(g->dom, table);
 }
@@ -95,12 +100,16 @@ void leaf_put(struct gpt *g, uint64_t table)
 		leaf_free(g, table);
 }
 
+static bool has(pte_t e, pte_t bit) { return pte_present(e) && (e & bit); }
+
 /*
- * Set entry i of an EXCLUSIVE leaf of g to e, and in the same step update
- * the leaf counters, g's rss counters and the frame reference of a frame
- * the entry stops naming (the caller took the reference of the new frame).
- * Every walker changes leaf entries through here, so accounting cannot drift
- * from the tables (the RFC's cow_pte_rss() split them).
+ * Set entry i of an EXCLUSIVE leaf of g (g is its writer) to e, and in the
+ * same step update the leaf counters, g's rss and written counters, the
+ * frame reference of a frame the entry stops naming (the caller took the
+ * reference of the new frame) and the pin's own reference (taken when an
+ * entry becomes PINNED, dropped when it stops being PINNED or names another
+ * frame). Every walker changes leaf entries through here, so accounting
+ * cannot drift from the tables (the RFC's cow_pte_rss() split them).
  */
 void leaf_set(struct gpt *g, uint64_t table, unsigned i, pte_t e)
 {
@@ -108,16 +117,25 @@ void leaf_set(struct gpt *g, uint64_t table, unsigned i, pte_t e)
 	struct gpt_meta *m = gpt_meta(table);
 	pte_t old = pte_load(slot);
 	int dp = (int)pte_present(e) - (int)pte_present(old);
-	int dv = (int)(pte_present(e) && (e & GPT_PRIVATE)) - (int)(pte_present(old) && (old & GPT_PRIVATE));
-	int dn = (int)(pte_present(e) && (e & GPT_PINNED)) - (int)(pte_present(old) && (old & GPT_PINNED));
+	int dv = (int)has(e, GPT_PRIVATE) - (int)has(old, GPT_PRIVATE);
+	int dn = (int)has(e, GPT_PINNED) - (int)has(old, GPT_PINNED);
+	int dw = (int)has(e, GPT_WRITTEN) - (int)has(old, GPT_WRITTEN);
+	bool same = pte_present(old) && pte_present(e) && pte_frame(old) == pte_frame(e);
+	bool pin_kept = same && has(old, GPT_PINNED) && has(e, GPT_PINNED);
+	if (has(e, GPT_PINNED) && !pin_kept)
+		FS(g)->get(FSC(g), pte_frame(e)); /* the pin's reference */
 	pte_store(slot, e);
-	if (pte_present(old) && (!pte_present(e) || pte_frame(old) != pte_frame(e)))
+	if (has(old, GPT_PINNED) && !pin_kept)
+		FS(g)->put(FSC(g), pte_frame(old));
+	if (pte_present(old) && !same)
 		FS(g)->put(FSC(g), pte_frame(old));
 	WR(m->npresent, (uint16_t)(RD(m->npresent) + dp));
 	WR(m->nprivate, (uint16_t)(RD(m->nprivate) + dv));
 	WR(m->npinned, (uint16_t)(RD(m->npinned) + dn));
+	WR(m->nwritten, (uint16_t)(RD(m->nwritten) + dw));
 	g->st.rss_owned += (uint64_t)(int64_t)dp;
 	g->st.rss_private += (uint64_t)(int64_t)dv;
+	g->st.written += (uint64_t)(int64_t)dw;
 }
 
 /* Drop whatever the PD entry maps (exclusive leaf, shared leaf or 2 MiB
@@ -142,6 +160,8 @@ void chunk_drop(struct gpt *g, pte_t *pde)
 	uint64_t table = pte_addr(e, 1);
 	struct gpt_meta *m = gpt_meta(table);
 	uint64_t n = RD(m->npresent);
+	if (e & GPT_PDE_WRITER)
+		g->st.written -= RD(m->nwritten);
 	if (e & PTE_RW) {
 		g->st.rss_owned -= n;
 		g->st.rss_private -= RD(m->nprivate);
@@ -262,7 +282,11 @@ static void commit_copy(struct gpt *g, struct leaf_res *r, pte_t e)
 	uint64_t old = pte_addr(e, 1);
 	struct gpt_meta *om = gpt_meta(old), *nm = gpt_meta(r->table);
 	pte_t *o = tab(old), *n = tab(r->table);
-	unsigned np = 0;
+	/* The writer's copy keeps its written set; anybody else's copy starts
+	 * with an empty one (the old leaf's WRITTEN bits are not its own). */
+	bool writer = e & GPT_PDE_WRITER;
+	pte_t drop = GPT_PRIVATE | (writer ? 0 : GPT_WRITTEN);
+	unsigned np = 0, nw = 0;
 	for (unsigned i = 0; i < PT_ENTRIES; i++) {
 		pte_t x = pte_load(&o[i]);
 		if (!pte_present(x))
@@ -274,10 +298,12 @@ static void commit_copy(struct gpt *g, struct leaf_res *r, pte_t e)
 		FS(g)->get(FSC(g), pte_frame(x));
 		if (x & GPT_PRIVATE)
 			__atomic_fetch_and(&o[i], ~GPT_PRIVATE, __ATOMIC_RELAXED);
-		n[i] = x & ~GPT_PRIVATE;
+		n[i] = x & ~drop;
+		nw += !!(n[i] & GPT_WRITTEN);
 	}
 	WR(om->nprivate, 0);
 	nm->npresent = (uint16_t)np;
+	nm->nwritten = (uint16_t)nw; /* g->st.written unchanged either way */
 	nm->owner = g;
 	bool was_owner = RD(om->owner) == g;
 	if (!was_owner) {
@@ -289,7 +315,7 @@ static void commit_copy(struct gpt *g, struct leaf_res *r, pte_t e)
 	g->st.leaves_shared--;
 	g->st.leaves_private++;
 	g->st.breaks_copy++;
-	pte_store(r->pde, r->table | PDE_LEAF_FLAGS | PTE_RW); /* L6 */
+	pte_store(r->pde, r->table | PDE_MINE); /* L6 */
 	/* L4: every access to the old leaf is above this release-decrement */
 	leaf_put(g, old);
 }
@@ -307,6 +333,16 @@ uint64_t leaf_commit(struct gpt *g, struct leaf_res *r)
 		t = pte_addr(e, 1);
 		struct gpt_meta *m = gpt_meta(t);
 		uint64_t n = RD(m->npresent);
+		if (!(e & GPT_PDE_WRITER) && RD(m->nwritten)) {
+			/* The WRITTEN bits are a former holder's (it wrote them,
+			 * then left): not ours. We are the sole holder (L3), so
+			 * nobody reads the entries while we clear them. */
+			pte_t *x = tab(t);
+			for (unsigned i = 0; i < PT_ENTRIES; i++)
+				if (pte_load(&x[i]) & GPT_WRITTEN)
+					pte_store(&x[i], pte_load(&x[i]) & ~GPT_WRITTEN);
+			WR(m->nwritten, 0);
+		}
 		if (RD(m->owner) != g) { /* owner left (L5: it cleared owner) */
 			g->st.rss_owned += n;
 			stats_add_table(g, 1);
@@ -317,7 +353,7 @@ uint64_t leaf_commit(struct gpt *g, struct leaf_res *r)
 		g->st.leaves_shared--;
 		g->st.leaves_private++;
 		g->st.breaks_reuse++;
-		pte_store(r->pde, e | PTE_RW);
+		pte_store(r->pde, e | PTE_RW | GPT_PDE_WRITER);
 		return t;
 	}
 	case LEAF_COPY:
@@ -339,14 +375,14 @@ uint64_t leaf_commit(struct gpt *g, struct leaf_res *r)
 		stats_add_table(g, 1);
 		g->st.leaves_private++;
 		g->st.huge--;
-		pte_store(r->pde, t | PDE_LEAF_FLAGS | PTE_RW);
+		pte_store(r->pde, t | PDE_MINE);
 		break;
 	}
 	case LEAF_NEW:
 		gpt_meta(t)->owner = g;
 		stats_add_table(g, 1);
 		g->st.leaves_private++;
-		pte_store(r->pde, t | PDE_LEAF_FLAGS | PTE_RW);
+		pte_store(r->pde, t | PDE_MINE);
 		break;
 	}
 	r->table = 0;
@@ -428,13 +464,13 @@ int gpt_fault_locked(struct gpt *g, uint64_t gpa, bool pin, uint64_t *frame)
 	pte_t ne;
 	if (nf)
 		ne = (nf << 12) | PTE_P | GPT_PRIVATE |
-		     (pte_present(e) ? (e & (GPT_WRITABLE | GPT_ACCESSED | GPT_DIRTY)) : GPT_WRITABLE);
+		     (pte_present(e) ? (e & (GPT_WRITABLE | GPT_ACCESSED | GPT_DIRTY | GPT_WRITTEN)) : GPT_WRITABLE);
 	else
 		ne = e | GPT_PRIVATE;
 	if (pin)
-		ne |= GPT_PINNED;
+		ne |= GPT_PINNED; /* leaf_set takes the pin's reference */
 	else
-		ne |= GPT_ACCESSED | GPT_DIRTY;
+		ne |= GPT_ACCESSED | GPT_DIRTY | GPT_WRITTEN;
 	leaf_set(g, table, i, ne);
 	if (need_copy)
 		g->st.frames_copied++;
@@ -471,6 +507,8 @@ int gpt_lookup(struct gpt *g, uint64_t gpa, uint64_t *frame, uint64_t *flags)
 		f |= GPT_HUGE;
 	else if (!(w.entry[2] & PTE_RW))
 		f &= ~GPT_PRIVATE; /* a shared leaf's frames are not ours alone */
+	if (w.leaf_level == 2 || !(w.entry[2] & GPT_PDE_WRITER))
+		f &= ~GPT_WRITTEN; /* another holder's written bits */
 	if (frame)
 		*frame = w.pa >> 12;
 	if (flags)

@@ -14,6 +14,8 @@
  *             leaf in table_bytes), or nobody after the owner left it.
  *   pinned    a leaf with pinned frames (GPT_PINNED entries) is never
  *             shared: clone and reset copy it at once.
+ *   written   the pages written (gpt_write_fault) since the GPT got them by
+ *             create, clone or reset: the set a reset must restore.
  *
  * Leaf entry bits (the entry word is frame << 12 | flags, SDM layout):
  *   GPT_PRESENT  (PTE_P)   the page is mapped.
@@ -21,15 +23,35 @@
  *                          changes it; a write to a !WRITABLE page -EACCES).
  *   GPT_ACCESSED (PTE_A), GPT_DIRTY (PTE_D)  set by a write fault; dirty is
  *                          cleared by gpt_clear_dirty (soft-dirty style).
- *   GPT_PRIVATE  (PTE_SW0) the frame is referenced by this leaf only, so a
- *                          write can go in place. Set by populate / page COW /
- *                          demand-zero; cleared (in both copies) when a leaf is
- *                          copied. In an exclusive leaf, PRIVATE pages are the
- *                          pages this VM wrote since it got the leaf ("dirty
- *                          against the parent": what a reset must restore).
- *   GPT_PINNED   (PTE_SW1) the frame is pinned (shared with the host).
- * A PDE pointing to a leaf is table | P | US, plus RW when exclusive.
- * A 2 MiB mapping (GPT_HUGE) is a PD entry with PS set and the same bits.
+ *   GPT_PRIVATE  (PTE_SW0, bit 9)  ownership only: the frame is referenced
+ *                          by this leaf only (plus the pin's reference when
+ *                          PINNED), so a write can go in place. Set by
+ *                          populate / page COW / demand-zero; cleared (in both
+ *                          copies) when a leaf is copied. It says nothing about
+ *                          who wrote the page (a leaf reused after its other
+ *                          holders left keeps PRIVATE bits it did not write).
+ *   GPT_PINNED   (PTE_SW1, bit 10) pinned: the pin holds one frame reference
+ *                          of its own, and the page refuses to be unmapped
+ *                          (discard, remap, reset: -EBUSY) until unpinned.
+ *   GPT_WRITTEN  (PTE_SW2, bit 11) the dirty set: written through
+ *                          gpt_write_fault since this GPT got the page (from
+ *                          create, clone or reset). This is what a reset must
+ *                          restore; gpt_for_each_written enumerates it. Only
+ *                          meaningful in a leaf whose PD entry carries
+ *                          GPT_PDE_WRITER: a shared leaf's WRITTEN bits
+ *                          belong to the one holder that wrote them.
+ * A PDE pointing to a leaf is table | P | US, plus RW when exclusive, plus
+ *   GPT_PDE_WRITER (bit 52, the lowest of the SW bits 58:52 the SDM leaves
+ *                          to software in every entry format) when the leaf's
+ *                          WRITTEN bits are this GPT's written set: set on
+ *                          every leaf this GPT makes or makes exclusive, kept
+ *                          when a clone / reset of this GPT shares the leaf,
+ *                          never given to the GPT that takes the reference.
+ *                          So cloning a clone keeps the clone's dirty set, and
+ *                          a leaf reused by a non-writer has its stale WRITTEN
+ *                          bits cleared first.
+ * A 2 MiB mapping (GPT_HUGE) is a PD entry with PS set and the same bits
+ * (never WRITTEN: a write splits it first).
  *
  * Errors are -errno; nothing aborts. GPAs are below GPT_GPA_LIMIT, 4 KiB
  * aligned. Range operations work chunk by chunk (2 MiB): an -ENOMEM in the
@@ -56,6 +78,8 @@
 #define GPT_HUGE     PTE_PS
 #define GPT_PRIVATE  PTE_SW0
 #define GPT_PINNED   PTE_SW1
+#define GPT_WRITTEN  PTE_SW2
+#define GPT_PDE_WRITER (1ull << PTE_SW_HI_SHIFT)
 
 #define GPT_GPA_LIMIT (1ull << 47)
 #define GPT_LEAF_SIZE PAGE_SIZE_2M
@@ -87,6 +111,7 @@ struct gpt_stats {
 	uint64_t rss_owned;      /* frames in leaves this GPT owns + its 2 MiB maps */
 	uint64_t rss_shared;     /* frames mapped through shared (write-protected) leaves */
 	uint64_t rss_private;    /* PRIVATE frames in exclusive leaves and 2 MiB maps */
+	uint64_t written;        /* pages in the written set (GPT_WRITTEN under GPT_PDE_WRITER) */
 	uint64_t table_bytes;    /* upper tables + owned leaves, 4096 each */
 	uint64_t leaves_shared;  /* PDEs write-protected (COW pending) */
 	uint64_t leaves_private; /* PDEs writable (leaf exclusive to this GPT) */
@@ -108,9 +133,10 @@ void gpt_destroy(struct gpt *g);
  * write-protected in parent and child; the parent becomes the owner of the
  * leaves it held exclusively). Leaves with pinned frames, and every leaf
  * when the parent has COW off, are copied at once (pinned frames are copied
- * for the child; the parent keeps them). 2 MiB mappings are copied as a
- * PDE with a reference on each of their 512 frames. On error the parent is
- * unchanged and *child untouched.
+ * for the child, unpinned; the parent keeps them and its pins). 2 MiB
+ * mappings are copied as a PDE with a reference on each of their 512
+ * frames. The parent's written set is unchanged, the child's is empty. On
+ * error the parent is unchanged and *child untouched.
  */
 int gpt_clone(struct gpt *parent, struct gpt **child);
 
@@ -142,42 +168,54 @@ int gpt_lookup(struct gpt *g, uint64_t gpa, uint64_t *frame, uint64_t *flags);
  * A write to gpa (a guest store, or a page from KVM's dirty ring):
  * break COW on the leaf (reuse at refcount 1, copy otherwise), split a
  * 2 MiB mapping, then page-level COW (reuse the frame if exclusive, copy
- * otherwise), and mark the page PRIVATE | DIRTY | ACCESSED. A hole gets a
- * fresh zeroed frame (demand zero). *frame (may be NULL) receives the frame
- * to write. -EACCES if the page is mapped without GPT_WRITABLE, -ENOMEM on
- * allocation failure: then the tables, counters and refcounts are exactly
- * as they were.
+ * otherwise), and mark the page PRIVATE | WRITTEN | DIRTY | ACCESSED. A
+ * hole gets a fresh zeroed frame (demand zero). *frame (may be NULL)
+ * receives the frame to write. -EACCES if the page is mapped without
+ * GPT_WRITABLE, -ENOMEM on allocation failure: then the tables, counters
+ * and refcounts are exactly as they were.
  */
 int gpt_write_fault(struct gpt *g, uint64_t gpa, uint64_t *frame);
 
 /* Set or clear GPT_WRITABLE on mapped pages of the range. */
 int gpt_protect(struct gpt *g, uint64_t gpa, uint64_t size, bool writable);
-/* Unmap the range and drop its frames (balloon). Whole shared leaves are
- * dropped (one reference less) instead of copied. */
+/* Unmap the range and drop its frames (balloon); the pages leave the
+ * written set. Whole shared leaves are dropped (one reference less) instead
+ * of copied. -EBUSY, and nothing changed, if a page of the range is pinned. */
 int gpt_discard(struct gpt *g, uint64_t gpa, uint64_t size);
-/* Clear GPT_DIRTY on the range (soft-dirty reset). Leaves with no dirty
- * page in the range are not touched (a shared one stays shared). */
+/* Clear GPT_DIRTY on the range (soft-dirty reset; GPT_WRITTEN stays: only
+ * a reset empties the written set). Leaves with no dirty page in the range
+ * are not touched (a shared one stays shared). */
 int gpt_clear_dirty(struct gpt *g, uint64_t gpa, uint64_t size);
 /* Split the 2 MiB mapping covering gpa into an exclusive leaf with the same
  * frames and bits. -ENOENT if gpa is not in a 2 MiB mapping. */
 int gpt_split(struct gpt *g, uint64_t gpa);
 /* Replace the mapping of [gpa, gpa+size) (mapped or not) with frames
- * frame0.. (one reference each), flags as gpt_map without GPT_HUGE. */
+ * frame0.. (one reference each), flags as gpt_map without GPT_HUGE; the
+ * pages leave the written set (a new mapping, not a write). -EBUSY, and
+ * nothing changed, if a page of the range is pinned. */
 int gpt_remap(struct gpt *g, uint64_t gpa, uint64_t size, uint64_t frame0, uint64_t flags);
-/* Pin mapped pages: make each frame private (page COW if needed) and mark
- * it GPT_PINNED; its leaf is then never shared. -ENOENT on a hole (pages
- * before it stay pinned). Unpin clears GPT_PINNED. */
+/*
+ * Pin mapped pages: make each frame private to an exclusive leaf (page COW
+ * if needed), mark it GPT_PINNED and take one frame reference for the pin;
+ * the leaf is then never shared (clone and reset of this GPT copy it), and
+ * discard, remap and reset of a range holding the page fail with -EBUSY.
+ * Pinning a pinned page changes nothing (one pin per page). -ENOENT on a
+ * hole, -EACCES on a read-only page (pages before it stay pinned).
+ * Unpin clears GPT_PINNED and drops the pin's reference. gpt_destroy drops
+ * the pins with everything else.
+ */
 int gpt_pin_range(struct gpt *g, uint64_t gpa, uint64_t size);
 int gpt_unpin_range(struct gpt *g, uint64_t gpa, uint64_t size);
 
-/* Enumerate private pages (GPT_PRIVATE in exclusive leaves and 2 MiB maps)
- * in the range, in address order. A nonzero return from cb stops the walk
- * and is returned. The leaf variant gives one call per exclusive leaf (or
- * 2 MiB map) with at least one private page and its count: O(leaves). */
+/* Enumerate the written set (GPT_WRITTEN pages of leaves this GPT is the
+ * writer of: exclusive, or shared by a clone / reset of this GPT) in the
+ * range, in address order. A nonzero return from cb stops the walk and is
+ * returned. The leaf variant gives one call per leaf with at least one
+ * written page in the range and its count: O(leaves). */
 typedef int (*gpt_page_cb)(void *arg, uint64_t gpa, uint64_t frame);
-typedef int (*gpt_leaf_cb)(void *arg, uint64_t leaf_gpa, unsigned nprivate);
-int gpt_for_each_private(struct gpt *g, uint64_t gpa, uint64_t size, gpt_page_cb cb, void *arg);
-int gpt_for_each_private_leaf(struct gpt *g, uint64_t gpa, uint64_t size, gpt_leaf_cb cb, void *arg);
+typedef int (*gpt_leaf_cb)(void *arg, uint64_t leaf_gpa, unsigned nwritten);
+int gpt_for_each_written(struct gpt *g, uint64_t gpa, uint64_t size, gpt_page_cb cb, void *arg);
+int gpt_for_each_written_leaf(struct gpt *g, uint64_t gpa, uint64_t size, gpt_leaf_cb cb, void *arg);
 
 /*
  * Reset [gpa, gpa+size) (2 MiB aligned) of g to share src's leaves again:
@@ -185,7 +223,9 @@ int gpt_for_each_private_leaf(struct gpt *g, uint64_t gpa, uint64_t size, gpt_le
  * src's, write-protected in both (src becomes the owner of a leaf it held
  * exclusively). A chunk already sharing src's leaf is left alone, so the
  * cost is O(chunks that differ). Pinned leaves of src, or all when src
- * has COW off, are copied. g != src, both in one domain.
+ * has COW off, are copied. Afterwards g's written set in the range is
+ * empty; src's is unchanged. -EBUSY, and nothing changed, if g has a
+ * pinned page in the range. g != src, both in one domain.
  */
 int gpt_reset_range(struct gpt *g, struct gpt *src, uint64_t gpa, uint64_t size);
 
@@ -200,7 +240,9 @@ struct gpt_leaf_info {
 	unsigned refcount;
 	bool owned;          /* owner == this GPT */
 	bool orphan;         /* no owner */
-	unsigned npresent, nprivate, npinned;
+	unsigned npresent, nprivate, npinned, nwritten;
+	/* nwritten counts the leaf's GPT_WRITTEN entries; they are this GPT's
+	 * written pages only when pde has GPT_PDE_WRITER. */
 };
 typedef int (*gpt_info_cb)(void *arg, const struct gpt_leaf_info *info);
 /* Every PD entry that maps something (leaf or 2 MiB), in address order. */

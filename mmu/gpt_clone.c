@@ -33,7 +33,8 @@ static bool leaf_must_copy(const struct gpt *src, uint64_t leaf)
 /*
  * Fill dst (a fresh table) from src for `owner`: non-pinned frames are
  * shared (one more reference, PRIVATE dropped in the copy), pinned frames
- * are copied (the pin stays with the source's frame, like fork). Touches
+ * are copied (the pin stays with the source's frame, like fork). The copy
+ * has no WRITTEN bit: its new holder has written nothing yet. Touches
  * nothing in src. On failure dst is emptied again and every reference
  * taken is dropped.
  */
@@ -65,7 +66,7 @@ int leaf_copy_prepare(struct gpt *g, uint64_t src, uint64_t dst, struct gpt *own
 			npriv++;
 		} else {
 			FS(g)->get(FSC(g), pte_frame(e));
-			d[i] = e & ~GPT_PRIVATE;
+			d[i] = e & ~(GPT_PRIVATE | GPT_WRITTEN);
 		}
 		np++;
 	}
@@ -73,6 +74,7 @@ int leaf_copy_prepare(struct gpt *g, uint64_t src, uint64_t dst, struct gpt *own
 	m->npresent = (uint16_t)np;
 	m->nprivate = (uint16_t)npriv;
 	m->npinned = 0;
+	m->nwritten = 0;
 	m->owner = owner;
 	return 0;
 }
@@ -132,7 +134,8 @@ static void huge_give(struct gpt *src, pte_t *src_pde)
 }
 
 /* src's half of sharing a leaf: the first share write-protects src's PDE,
- * and src (the holder, I1) keeps the ownership and the accounting. */
+ * and src (the holder, I1) keeps the ownership and the accounting, and
+ * GPT_PDE_WRITER: the leaf's WRITTEN bits stay src's written set. */
 static void leaf_give(struct gpt *src, pte_t *src_pde)
 {
 	pte_t e = pte_load(src_pde);
@@ -147,12 +150,13 @@ static void leaf_give(struct gpt *src, pte_t *src_pde)
 	pte_store(src_pde, e & ~PTE_RW);
 }
 
-/* dst's half: a reference (relaxed, L4: src holds one), a read-only PDE. */
+/* dst's half: a reference (relaxed, L4: src holds one), a read-only PDE
+ * without GPT_PDE_WRITER (the leaf's WRITTEN bits are not dst's). */
 static void leaf_take(struct gpt *dst, pte_t *dst_pde, pte_t e)
 {
 	struct gpt_meta *m = gpt_meta(pte_addr(e, 1));
 	__atomic_add_fetch(&m->refcount, 1, __ATOMIC_RELAXED);
-	pte_store(dst_pde, e & ~PTE_RW);
+	pte_store(dst_pde, e & ~(PTE_RW | GPT_PDE_WRITER));
 	dst->st.rss_shared += RD(m->npresent);
 	dst->st.leaves_shared++;
 }
@@ -187,7 +191,7 @@ static int copy_pd_range(struct gpt *p, struct gpt *c, uint64_t ppd, uint64_t cp
 			gpt_table_free(p->dom, t);
 			return err;
 		}
-		pte_store(&cs[i], t | PDE_LEAF_FLAGS | PTE_RW);
+		pte_store(&cs[i], t | PDE_MINE);
 		account_eager(c, t);
 	}
 	return 0;
@@ -286,8 +290,15 @@ static int reset_chunk(struct gpt *g, struct gpt *src, uint64_t addr)
 	if (!pte_present(se) && !pte_present(ge))
 		return 0;
 	if (pte_present(se) && pte_present(ge) && !((se | ge) & PTE_PS) &&
-	    pte_addr(se, 1) == pte_addr(ge, 1))
-		return 0; /* already sharing src's leaf */
+	    pte_addr(se, 1) == pte_addr(ge, 1)) {
+		/* already sharing src's leaf; if g wrote its WRITTEN bits (src
+		 * took the leaf from g), they stop being g's written set */
+		if (ge & GPT_PDE_WRITER) {
+			g->st.written -= RD(gpt_meta(pte_addr(ge, 1))->nwritten);
+			pte_store(gpde, ge & ~GPT_PDE_WRITER);
+		}
+		return 0;
+	}
 	if (!pte_present(se)) {
 		chunk_drop(g, gpde);
 		return 0;
@@ -319,7 +330,7 @@ static int reset_chunk(struct gpt *g, struct gpt *src, uint64_t addr)
 		huge_give(src, spde);
 	} else if (copy) {
 		leaf_copy_commit_src(src, se);
-		pte_store(gpde, t | PDE_LEAF_FLAGS | PTE_RW);
+		pte_store(gpde, t | PDE_MINE);
 		account_eager(g, t);
 	} else {
 		leaf_take(g, gpde, se);
@@ -339,6 +350,7 @@ int gpt_reset_range(struct gpt *g, struct gpt *src, uint64_t gpa, uint64_t size)
 	struct gpt *a = g < src ? g : src, *b = g < src ? src : g;
 	pthread_mutex_lock(&a->lock);
 	pthread_mutex_lock(&b->lock);
+	err = gpt_range_pinned(g, gpa, gpa + size); /* a pin is not dropped */
 	for (uint64_t addr = gpa; addr < gpa + size && !err; addr += GPT_LEAF_SIZE)
 		err = reset_chunk(g, src, addr);
 	pthread_mutex_unlock(&b->lock);

@@ -18,7 +18,10 @@
  *                 clearing of GPT_PRIVATE by a holder that copies the leaf
  *                 (atomic fetch-and; every copier writes the same value);
  *       nprivate  set to 0 by such a copier (atomic store).
- *     npresent/npinned do not change while a leaf is shared.
+ *     npresent/npinned/nwritten and the GPT_WRITTEN bits do not change while
+ *     a leaf is shared: the writer (GPT_PDE_WRITER in its PDE) reads them,
+ *     and a non-writer that reuses the leaf clears them only once it is the
+ *     sole holder (refcount 1, L3), before it sets its PDE writable.
  *
  * L3. Only a HOLDER can add a reference (clone of the holder, or reset whose
  *     source is the holder), and it does so under the holder's own lock.
@@ -60,9 +63,13 @@
  *       does not hold: a shared leaf whose co-holders left stays
  *       write-protected, refcount 1, until the next write reuses it.)
  *   I2. An entry with GPT_PRIVATE in an exclusive leaf names a frame with
- *       exactly one reference. GPT_PINNED entries are PRIVATE.
+ *       exactly one reference, plus one when it is GPT_PINNED (the pin's).
+ *       GPT_PINNED entries are PRIVATE.
  *   I3. A leaf with npinned > 0 is exclusive.
  *   I4. refcount == number of PDs pointing to the leaf.
+ *   I5. PDE RW set => GPT_PDE_WRITER set; at most one PD entry per leaf
+ *       carries GPT_PDE_WRITER (only a leaf's creator or its sole holder
+ *       sets it; sharing never passes it on).
  */
 #ifndef COWVM_MMU_GPT_INTERNAL_H
 #define COWVM_MMU_GPT_INTERNAL_H
@@ -79,7 +86,8 @@ struct gpt_meta {
 	uint16_t nprivate;   /* GPT_PRIVATE entries */
 	uint16_t npinned;    /* GPT_PINNED entries (> 0: exclusive leaf) */
 	uint16_t next_free;  /* slab free list while unallocated */
-	uint32_t pad;
+	uint16_t nwritten;   /* GPT_WRITTEN entries (L2: fixed while shared) */
+	uint16_t pad;
 	struct gpt *owner;   /* L5 */
 	uint64_t pad2;
 };
@@ -121,7 +129,9 @@ static inline uint64_t pte_frame(pte_t e) { return (e & PTE_ADDR_MASK) >> 12; }
 #define FSC(g) ((g)->dom->cfg.fs_ctx)
 
 #define PDE_LEAF_FLAGS (PTE_P | PTE_US)
-#define GPT_ENTRY_FLAGS (GPT_WRITABLE | GPT_ACCESSED | GPT_DIRTY | GPT_PRIVATE | GPT_PINNED)
+#define GPT_ENTRY_FLAGS (GPT_WRITABLE | GPT_ACCESSED | GPT_DIRTY | GPT_PRIVATE | GPT_PINNED | GPT_WRITTEN)
+/* PD entry of a leaf this GPT made or made exclusive: it is the writer */
+#define PDE_MINE (PDE_LEAF_FLAGS | PTE_RW | GPT_PDE_WRITER)
 
 /* gpt.c: the one COW helper and the entry helper every walker uses */
 enum leaf_action { LEAF_HOLE, LEAF_EXCL, LEAF_REUSE, LEAF_COPY, LEAF_SPLIT, LEAF_NEW };
@@ -153,5 +163,7 @@ int gpt_fault_locked(struct gpt *g, uint64_t gpa, bool pin, uint64_t *frame);
  * skipping absent upper tables; fn may change or clear the PD entry. */
 typedef int (*gpt_pde_fn)(struct gpt *g, pte_t *pde, uint64_t addr, uint64_t next, void *arg);
 int gpt_walk_pdes(struct gpt *g, uint64_t addr, uint64_t end, gpt_pde_fn fn, void *arg);
+/* -EBUSY if a page of [addr, end) is pinned (lock held), else 0. */
+int gpt_range_pinned(struct gpt *g, uint64_t addr, uint64_t end);
 
 #endif

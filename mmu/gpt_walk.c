@@ -1,7 +1,7 @@
 /*
  * gpt_walk.c - the GPT walkers that change mappings (map, populate, remap,
  * protect, discard, clear-dirty, split, pin/unpin) and the read-only ones
- * (private-page enumeration, leaf introspection). Every walker that writes
+ * (written-page enumeration, leaf introspection). Every walker that writes
  * a leaf entry first makes the leaf exclusive with leaf_make_exclusive()
  * (or leaf_reserve/commit) and then writes through leaf_set(); walkers drop
  * whole shared chunks with chunk_drop(). Nothing else touches leaf entries.
@@ -9,6 +9,8 @@
 #include "gpt_internal.h"
 
 #include <errno.h>
+
+static bool has_pin(pte_t e) { return pte_present(e) && (e & GPT_PINNED); }
 
 static int walk_level(struct gpt *g, uint64_t table, int level, uint64_t addr,
                       uint64_t end, gpt_pde_fn fn, void *arg)
@@ -31,6 +33,27 @@ static int walk_level(struct gpt *g, uint64_t table, int level, uint64_t addr,
 int gpt_walk_pdes(struct gpt *g, uint64_t addr, uint64_t end, gpt_pde_fn fn, void *arg)
 {
 	return walk_level(g, g->pt.root, PT_LEVELS, addr, end, fn, arg);
+}
+
+static int pinned_chunk(struct gpt *g, pte_t *pde, uint64_t addr, uint64_t next, void *arg)
+{
+	(void)g;
+	(void)arg;
+	pte_t d = pte_load(pde);
+	/* I3: pinned pages live in exclusive leaves only */
+	if ((d & PTE_PS) || !(d & PTE_RW) || !RD(gpt_meta(pte_addr(d, 1))->npinned))
+		return 0;
+	pte_t *t = tab(pte_addr(d, 1));
+	unsigned lo = pt_index(addr, 1), hi = lo + (unsigned)((next - addr) >> 12);
+	for (unsigned i = lo; i < hi; i++)
+		if (has_pin(pte_load(&t[i])))
+			return -EBUSY;
+	return 0;
+}
+
+int gpt_range_pinned(struct gpt *g, uint64_t addr, uint64_t end)
+{
+	return gpt_walk_pdes(g, addr, end, pinned_chunk, NULL);
 }
 
 static bool whole_chunk(uint64_t addr, uint64_t next)
@@ -157,7 +180,8 @@ int gpt_discard(struct gpt *g, uint64_t gpa, uint64_t size)
 	if (r)
 		return r;
 	pthread_mutex_lock(&g->lock);
-	r = discard_locked(g, gpa, size);
+	r = gpt_range_pinned(g, gpa, gpa + size); /* checked first: all or nothing */
+	r = r ?: discard_locked(g, gpa, size);
 	pthread_mutex_unlock(&g->lock);
 	return r;
 }
@@ -314,8 +338,10 @@ int gpt_remap(struct gpt *g, uint64_t gpa, uint64_t size, uint64_t frame0, uint6
 		return r;
 	pthread_mutex_lock(&g->lock);
 	uint64_t done;
-	/* leaf_set puts the frame each entry stops naming */
-	r = map_range_locked(g, gpa, size, frame0, flags, false, &done);
+	/* leaf_set puts the frame each entry stops naming; a pinned page is
+	 * refused before anything changes */
+	r = gpt_range_pinned(g, gpa, gpa + size);
+	r = r ?: map_range_locked(g, gpa, size, frame0, flags, false, &done);
 	pthread_mutex_unlock(&g->lock);
 	return r;
 }
@@ -372,69 +398,63 @@ struct enum_arg {
 	void *arg;
 };
 
-static int private_chunk(struct gpt *g, pte_t *pde, uint64_t addr, uint64_t next, void *arg)
+/* The written set: GPT_WRITTEN entries of leaves whose PDE names g as their
+ * writer (exclusive, or shared by a clone / reset of g). 2 MiB maps are
+ * never written (a write splits them first). */
+static int written_chunk(struct gpt *g, pte_t *pde, uint64_t addr, uint64_t next, void *arg)
 {
 	(void)g;
 	struct enum_arg *a = arg;
 	pte_t d = pte_load(pde);
-	CHUNK_RANGE(addr, next);
-	unsigned count = 0;
-	if (d & PTE_PS) {
-		if (!(d & GPT_PRIVATE))
-			return 0;
-		uint64_t f0 = pte_addr(d, 2) >> 12;
-		if (a->leaf)
-			return a->leaf(a->arg, addr & ~(GPT_LEAF_SIZE - 1), hi - lo);
-		for (unsigned i = lo; i < hi; i++) {
-			int r = a->page(a->arg, (addr & ~(GPT_LEAF_SIZE - 1)) + ((uint64_t)i << 12), f0 + i);
-			if (r)
-				return r;
-		}
-		return 0;
-	}
-	if (!(d & PTE_RW)) /* shared: nothing in it is ours alone */
+	if ((d & PTE_PS) || !(d & GPT_PDE_WRITER))
 		return 0;
 	uint64_t leaf = pte_addr(d, 1);
-	if (!RD(gpt_meta(leaf)->nprivate))
+	/* L2: WRITTEN bits and nwritten do not change while the leaf is
+	 * shared, and g (the writer) changes them only under its lock */
+	unsigned nw = RD(gpt_meta(leaf)->nwritten);
+	if (!nw)
 		return 0;
+	CHUNK_RANGE(addr, next);
+	uint64_t base = addr & ~(GPT_LEAF_SIZE - 1);
 	if (a->leaf && lo == 0 && hi == PT_ENTRIES)
-		return a->leaf(a->arg, addr, RD(gpt_meta(leaf)->nprivate));
+		return a->leaf(a->arg, base, nw);
+	unsigned count = 0;
 	for (unsigned i = lo; i < hi; i++) {
 		pte_t e = pte_load(&tab(leaf)[i]);
-		if (!pte_present(e) || !(e & GPT_PRIVATE))
+		if (!pte_present(e) || !(e & GPT_WRITTEN))
 			continue;
 		count++;
 		if (a->page) {
-			int r = a->page(a->arg, (addr & ~(GPT_LEAF_SIZE - 1)) + ((uint64_t)i << 12), pte_frame(e));
+			int r = a->page(a->arg, base + ((uint64_t)i << 12), pte_frame(e));
 			if (r)
 				return r;
 		}
 	}
 	if (a->leaf && count)
-		return a->leaf(a->arg, addr & ~(GPT_LEAF_SIZE - 1), count);
+		return a->leaf(a->arg, base, count);
 	return 0;
 }
 
-int gpt_for_each_private(struct gpt *g, uint64_t gpa, uint64_t size, gpt_page_cb cb, void *arg)
+int gpt_for_each_written(struct gpt *g, uint64_t gpa, uint64_t size, gpt_page_cb cb, void *arg)
 {
 	int r = gpt_check_range(gpa, size);
 	if (r)
 		return r;
 	struct enum_arg a = { .page = cb, .arg = arg };
 	pthread_mutex_lock(&g->lock);
-	r = gpt_walk_pdes(g, gpa, gpa + size, private_chunk, &a);
+	r = gpt_walk_pdes(g, gpa, gpa + size, written_chunk, &a);
 	pthread_mutex_unlock(&g->lock);
 	return r;
 }
 
-int gpt_for_each_private_leaf(struct gpt *g, uint64_t gpa, uint64_t size, gpt_leaf_cb cb, void *arg)
+int gpt_for_each_written_leaf(struct gpt *g, uint64_t gpa, uint64_t size, gpt_leaf_cb cb, void *arg)
 {
 	int r = gpt_check_range(gpa, size);
 	if (r)
 		return r;
 	struct enum_arg a = { .leaf = cb, .arg = arg };
 	pthread_mutex_lock(&g->lock);
-	r = gpt_walk_pdes(g, gpa, gpa + size, private_chunk, &a);
+	r = gpt_walk_pdes(g, gpa, gpa + size, written_chunk, &a);
 	pthread_mutex_unlock(&g->lock);
 	return r;
 }
@@ -455,6 +475,7 @@ static int info_chunk(struct gpt *g, pte_t *pde, uint64_t addr, uint64_t next, v
 		in.npresent = RD(m->npresent);
 		in.nprivate = RD(m->nprivate);
 		in.npinned = RD(m->npinned);
+		in.nwritten = RD(m->nwritten);
 	}
 	return a->info(a->arg, &in);
 }

@@ -291,7 +291,7 @@ static int reset_memory(struct vm *vm, struct reset_stats *st, struct vmm_err *e
 	if (r)
 		return r;
 	struct leaf_list l = { 0 };
-	r = gpt_for_each_private_leaf(vm->gpt, 0, vm->mem.size, collect_leaf, &l);
+	r = gpt_for_each_written_leaf(vm->gpt, 0, vm->mem.size, collect_leaf, &l);
 	if (r) {
 		free(l.gpa);
 		free(l.nprivate);
@@ -311,7 +311,7 @@ static int reset_memory(struct vm *vm, struct reset_stats *st, struct vmm_err *e
 			dirty_log_mark_restored(&vm->dlog, chunk / PAGE, CHUNK / PAGE);
 		}
 		else
-			r = gpt_for_each_private(vm->gpt, chunk, CHUNK, restore_page, &ra);
+			r = gpt_for_each_written(vm->gpt, chunk, CHUNK, restore_page, &ra);
 		r = r ?: gpt_reset_range(vm->gpt, s->gpt, chunk, CHUNK);
 		if (r)
 			r = vmm_fail(e, r, "resetting chunk %#llx failed: %s", (unsigned long long)chunk,

@@ -353,7 +353,7 @@ static int capture_layer(struct vm *vm, int memfd, struct collect *c, struct vmm
 	int r = vm_harvest_dirty(vm, e);
 	if (r)
 		return r;
-	r = gpt_for_each_private(vm->gpt, 0, vm->mem.size, collect_page, c);
+	r = gpt_for_each_written(vm->gpt, 0, vm->mem.size, collect_page, c);
 	if (r)
 		return vmm_fail(e, r, "listing the clone's private pages failed: %s", strerror(-r));
 	for (uint64_t i = 0; i < c->n; i++) {

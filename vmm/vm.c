@@ -345,13 +345,9 @@ int vm_map_coverage(struct vm *vm, void *host, uint64_t size, struct vmm_err *e)
 	int r = KVM_IOCTL(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot, e);
 	if (r < 0)
 		return r;
-	/* Pinned frames shared with the host: their leaf is exclusive, clone
-	 * copies it at once, reset (which walks RAM only) never touches it. */
-	if (vm->gpt && gpt_lookup(vm->gpt, COWVM_GPA_COVERAGE, NULL, NULL) == -ENOENT) {
-		r = gpt_populate(vm->gpt, COWVM_GPA_COVERAGE, size, GPT_WRITABLE);
-		r = r ?: gpt_pin_range(vm->gpt, COWVM_GPA_COVERAGE, size);
-		if (r)
-			return vmm_fail(e, r, "pinning the coverage map in the GPT failed: %s", strerror(-r));
-	}
+	/* The slot is the caller's memory itself: the guest's stores land in
+	 * the map. Nothing in the GPT stands for it (the GPT maps RAM frames
+	 * only; entries here would be unrelated frames), and no reset touches
+	 * it (reset walks RAM only): the caller clears the map between runs. */
 	return 0;
 }

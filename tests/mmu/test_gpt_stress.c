@@ -10,11 +10,19 @@
  *     own clone now and then, writes into the grandchild and destroys it, and
  *     resets chunks of its clone back to P;
  *   - one thread clones P and destroys the clone in a loop (refcount
- *     increments under P's lock racing with the other holders' decrements);
+ *     increments under P's lock racing with the other holders' decrements),
+ *     and every third time clones one of the busy clones instead and writes
+ *     into that copy while its owner writes on: its writes copy leaves the
+ *     owner still holds, or reuse leaves the owner left behind with the
+ *     owner's GPT_WRITTEN bits in them (cleared on the reuse); its written
+ *     set must then be exactly the pages it wrote;
  *   - NVCPU threads fault within ONE GPT (a clone of P), each writing its own
  *     pages (page % NVCPU == id) spread over all the shared leaves.
- * Every thread checks what it reads against its own model; at the end all
- * contents are checked, everything is destroyed and nothing may leak.
+ * Every thread checks what it reads against its own model, and the clone
+ * threads check now and then that their written set (gpt_for_each_written)
+ * is exactly the pages they wrote since their last reset of each chunk; at
+ * the end all contents are checked, everything is destroyed and nothing may
+ * leak.
  * One Criterion test. Env: GPT_STRESS_SEED (default 7), GPT_STRESS_ITERS
  * (default 20000 per thread). The meson suite 'stress' also runs it built
  * with ThreadSanitizer (build-tsan, tools/run_tests.sh).
@@ -170,12 +178,46 @@ struct clone_arg {
 	int id;
 	struct gpt *c;
 	uint32_t *model;
+	uint8_t *written; /* written since the last reset of the page's chunk */
 };
+static struct clone_arg ca[NCLONE];
+
+/* Collect a written set into a page bitmap. */
+struct wset {
+	uint8_t *seen;
+	uint64_t n, bad;
+};
+static int mark_written(void *arg, uint64_t gpa, uint64_t frame)
+{
+	(void)frame;
+	struct wset *w = arg;
+	if (gpa / PG >= NPAGES) {
+		w->bad++;
+		return 0;
+	}
+	w->seen[gpa / PG]++;
+	w->n++;
+	return 0;
+}
+/* 0 if g's written set is exactly the pages with want[p] != 0, else the
+ * first page that differs + 1 (or NPAGES + 1 for a page out of range). */
+static uint64_t written_differs(struct gpt *g, const uint8_t *want, uint8_t *scratch)
+{
+	memset(scratch, 0, NPAGES);
+	struct wset w = { .seen = scratch };
+	if (gpt_for_each_written(g, 0, GPT_GPA_LIMIT, mark_written, &w) || w.bad)
+		return NPAGES + 1;
+	for (uint64_t p = 0; p < NPAGES; p++)
+		if (scratch[p] != (want[p] != 0))
+			return p + 1;
+	return 0;
+}
 
 static void *clone_thread(void *argp)
 {
 	struct clone_arg *a = argp;
 	uint64_t s = seed * 31 + (uint64_t)a->id + 1;
+	uint8_t scratch[NPAGES];
 	for (int it = 0; it < iters && !stop(); it++) {
 		uint64_t p = rnd(&s) % NPAGES;
 		unsigned k = rnd(&s) % 100;
@@ -183,8 +225,13 @@ static void *clone_thread(void *argp)
 			uint32_t v = 0x40000000u | ((uint32_t)a->id << 24) | (uint32_t)it;
 			CHECK(write_page(a->c, p, v) == 0, "clone %d write", a->id);
 			a->model[p] = v;
+			a->written[p] = 1;
 		} else if (k < 90) {
 			CHECK(read_check(a->c, p, a->model[p]), "clone %d page %" PRIu64, a->id, p);
+			if (k == 89) {
+				uint64_t d = written_differs(a->c, a->written, scratch);
+				CHECK(d == 0, "clone %d: written set differs at page %" PRIu64, a->id, d - 1);
+			}
 		} else if (k < 95) {
 			/* grandchild: shares our leaves (and P's), written, destroyed */
 			struct gpt *gc;
@@ -198,21 +245,43 @@ static void *clone_thread(void *argp)
 		} else {
 			uint64_t c = (rnd(&s) % (SIZE / GPT_LEAF_SIZE)) * GPT_LEAF_SIZE;
 			CHECK(gpt_reset_range(a->c, P, c, GPT_LEAF_SIZE) == 0, "reset");
-			for (uint64_t q = c / PG; q < (c + GPT_LEAF_SIZE) / PG; q++)
+			for (uint64_t q = c / PG; q < (c + GPT_LEAF_SIZE) / PG; q++) {
 				a->model[q] = base_val(q);
+				a->written[q] = 0;
+			}
 		}
 	}
 	return NULL;
 }
 
+static uint64_t churn_reuses; /* read after the join */
+
 static void *churn_thread(void *argp)
 {
 	(void)argp;
+	uint64_t s = seed * 131 + 7;
+	uint8_t want[NPAGES], scratch[NPAGES];
 	for (int it = 0; it < iters / 8 && !stop(); it++) {
 		struct gpt *c;
-		CHECK(gpt_clone(P, &c) == 0, "churn clone");
-		if (it % 2)
+		bool of_clone = it % 3 == 2;
+		/* ca[i].c is fixed for the whole run; its thread works on it
+		 * meanwhile (calls on one GPT serialise on its lock) */
+		CHECK(gpt_clone(of_clone ? ca[(it / 3) % NCLONE].c : P, &c) == 0, "churn clone");
+		if (of_clone) {
+			memset(want, 0, sizeof(want));
+			for (int j = 0; j < 8; j++) {
+				uint64_t q = rnd(&s) % NPAGES;
+				CHECK(write_page(c, q, 0x10000000u | (uint32_t)j) == 0, "churn write");
+				want[q] = 1;
+			}
+			uint64_t d = written_differs(c, want, scratch);
+			CHECK(d == 0, "clone of a clone: written set differs at page %" PRIu64, d - 1);
+			struct gpt_stats st;
+			gpt_get_stats(c, &st);
+			churn_reuses += st.breaks_reuse;
+		} else if (it % 2) {
 			CHECK(write_page(c, (uint64_t)it % NPAGES, 1) == 0, "churn write");
+		}
 		gpt_destroy(c);
 	}
 	return NULL;
@@ -260,11 +329,11 @@ static void stress_body(void)
 		REQUIRE(gpt_lookup(P, p * PG, &f, NULL) == 0, "lookup page %" PRIu64, p);
 		fill(gpt_mock_data(&M, f), base_val(p));
 	}
-	struct clone_arg ca[NCLONE];
 	for (int i = 0; i < NCLONE; i++) {
 		ca[i].id = i;
 		ca[i].model = malloc(NPAGES * sizeof(uint32_t));
-		REQUIRE(ca[i].model, "malloc");
+		ca[i].written = calloc(NPAGES, 1);
+		REQUIRE(ca[i].model && ca[i].written, "malloc");
 		for (uint64_t p = 0; p < NPAGES; p++)
 			ca[i].model[p] = base_val(p);
 		REQUIRE(gpt_clone(P, &ca[i].c) == 0, "clone %d", i);
@@ -304,10 +373,12 @@ static void stress_body(void)
 		reuses += st.breaks_reuse;
 		gpt_destroy(ca[i].c);
 		free(ca[i].model);
+		free(ca[i].written);
 	}
 	gpt_get_stats(G, &st);
-	NOTE("gpt stress: clones broke COW %" PRIu64 " times by copy, %" PRIu64 " by reuse; one-GPT: %" PRIu64 " copies",
-	     copies, reuses, st.breaks_copy);
+	NOTE("gpt stress: clones broke COW %" PRIu64 " times by copy, %" PRIu64 " by reuse; one-GPT: %" PRIu64 " copies; "
+	     "clones of busy clones reused %" PRIu64 " leaves",
+	     copies, reuses, st.breaks_copy, churn_reuses);
 	/* both break paths must have been exercised, or the test proves little */
 	EXPECT(iters < 1000 || (copies > 0 && reuses > 0), "break-COW copy %" PRIu64 " reuse %" PRIu64, copies, reuses);
 	gpt_destroy(G);

@@ -39,12 +39,15 @@ void cli_run_usage(FILE *f)
 	        "  --snapshot-out FILE  when the guest asks for a snapshot (snaptest, warm),\n"
 	        "                    save it to FILE (see `cowvm clone`); the guest then runs\n"
 	        "                    on as the original. Without it the guest is told no\n"
-	        "                    snapshot was taken.\n"
+	        "                    snapshot was taken. FILE is replaced: it must be absent\n"
+	        "                    or a regular file in a folder we can write (checked\n"
+	        "                    before the guest runs)\n"
 	        "  -h, --help        this help\n"
 	        "\n"
 	        "A guest exception ends the run with a one-line report on stderr and exit\n"
 	        "%d; a triple fault exits %d; a KVM failure exits %d; bad arguments, a bad\n"
-	        "guest image or a missing /dev/kvm exit %d.\n",
+	        "guest image, a --guest that is not a regular file, an unusable\n"
+	        "--snapshot-out target or a missing /dev/kvm exit %d.\n",
 	        COWVM_MAX_VCPUS, COWVM_EXIT_TIMEOUT, wl_help(), COWVM_EXIT_EXCEPTION,
 	        COWVM_EXIT_SHUTDOWN, COWVM_EXIT_VMM_ERROR, COWVM_EXIT_USAGE);
 }

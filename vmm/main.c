@@ -24,10 +24,11 @@ static void usage(FILE *f)
 	        "  bench     benchmark clones against fork, eager copy, fresh VMs and userfaultfd\n"
 	        "  help      show this help, or `cowvm help run` for a command's options\n"
 	        "\n"
-	        "exit codes: the guest's exit status (0..200); %d bad usage or input;\n"
-	        "  %d guest exception; %d timeout; %d guest shutdown (triple fault);\n"
-	        "  %d KVM/VMM failure\n",
-	        COWVM_EXIT_USAGE, COWVM_EXIT_EXCEPTION, COWVM_EXIT_TIMEOUT, COWVM_EXIT_SHUTDOWN,
+	        "exit codes (README.md has them per command): run: the guest's exit status\n"
+	        "  (0..200), %d guest exception, %d timeout, %d triple fault; clone, replay:\n"
+	        "  0 all ok, 1 a clone failed or an input crashed; every command: %d bad\n"
+	        "  arguments or input, %d KVM/VMM failure\n",
+	        COWVM_EXIT_EXCEPTION, COWVM_EXIT_TIMEOUT, COWVM_EXIT_SHUTDOWN, COWVM_EXIT_USAGE,
 	        COWVM_EXIT_VMM_ERROR);
 }
 

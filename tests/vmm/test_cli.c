@@ -810,6 +810,12 @@ Test(cli_exit_codes, run_vmm_failure, .timeout = 60)
 }
 
 Test(cli_exit_codes, bench_bad_argument) { expect_usage_error(ARGS("bench", "--bogus")); }
+Test(cli_exit_codes, bench_vmm_failure, .timeout = 60)
+{
+	need_kvm();
+	struct run *r = run_cowvm_opts(30, &few_fds, ARGS("bench", "clone", "--sizes", "64M", "--repeat", "1"));
+	expect_code(r, COWVM_EXIT_VMM_ERROR, "bench with 4 fds", "Too many open files");
+}
 
 /* A snapshot file of warm:mib=4 in dir; returns its bytes. */
 static uint8_t *make_snapshot(const char *dir, char *snap, size_t n, size_t *len)

@@ -114,7 +114,7 @@ static struct vm *pool_take(struct vm_pool *p, const struct snapshot *s, enum di
 	int best = -1;
 	for (unsigned i = 0; i < p->nidle; i++) {
 		struct vm *v = p->idle[i];
-		if (v->mem.size != s->meta.mem_size || v->nvcpus != s->meta.nvcpus || v->dlog.mode != dm)
+		if (v->mem.size != s->meta.mem_size || v->nvcpus != s->meta.nvcpus || v->dlog.requested != dm)
 			continue;
 		if (v->clean_for == s) {
 			best = (int)i;
@@ -168,6 +168,39 @@ static int write_clone_id(struct vm *vm, struct vmm_err *e)
 	                      sizeof(ret), e);
 }
 
+/*
+ * Everything but memory back to vm->snap, in one place for vm_clone,
+ * vm_reset and vm_reset_copy:
+ *  1. pending I/O of the last run completed on every vCPU (vcpu_drain_io):
+ *     KVM_SET_REGS does not cancel it, and the next KVM_RUN would finish
+ *     the old instruction over the restored registers;
+ *  2. the VM clock (KVM_SET_CLOCK) before any vCPU runs again, so kvmclock
+ *     restarts from the snapshot's time in every clone and after every
+ *     reset, whatever the shell's own age;
+ *  3. every vCPU's state;
+ *  4. the per-run fields of the VM object;
+ *  5. the clone's number in the snapshot hypercall's `ret` (memory already
+ *     reset, so this is the one write that differs from the snapshot).
+ */
+static int restore_run_state(struct vm *vm, struct vmm_err *e)
+{
+	struct snapshot *s = vm->snap;
+	int r = 0;
+	for (unsigned i = 0; !r && i < vm->nvcpus; i++)
+		r = vcpu_drain_io(&vm->vcpus[i], e);
+	if (!r && s->meta.has_clock) {
+		struct kvm_clock_data c = { .clock = s->meta.clock };
+		r = KVM_IOCTL(vm->vm_fd, KVM_SET_CLOCK, &c, e);
+		r = r < 0 ? r : 0;
+	}
+	r = r ?: restore_vcpus(vm, s, e);
+	vm->snap_hc_gpa = 0;
+	atomic_store(&vm->gpt_error, 0);
+	atomic_store(&vm->mmio_exits, 0);
+	atomic_store(&vm->unknown_io, 0);
+	return r ?: write_clone_id(vm, e);
+}
+
 int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *o,
              struct vm **out, struct vmm_err *e)
 {
@@ -219,17 +252,23 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 	vm->cfg.should_stop_ctx = o->should_stop_ctx;
 	vm->cfg.reset_remap_min = o->reset_remap_min ? o->reset_remap_min : RESET_REMAP_MIN_DEFAULT;
 	vm->layout = s->meta.layout;
-	vm->snap_hc_gpa = 0;
-	vm->gpt_error = 0;
 	atomic_store(&vm->dirty_seen, 0);
 	/* A pooled shell released clean for s kept its GPT: reset made it
 	 * equal to a fresh gpt_clone of s. */
 	r = vm->gpt ? 0 : gpt_clone(s->gpt, &vm->gpt);
 	if (r)
 		r = vmm_fail(e, r, "cloning the snapshot's GPT failed: %s", strerror(-r));
-	r = r ?: restore_vcpus(vm, s, e);
-	vm->clone_id = atomic_fetch_add(&s->next_clone, 1) + 1;
-	r = r ?: write_clone_id(vm, e);
+	/* The clone's number is claimed only once nothing can fail any more
+	 * (a failed clone must not use one up): write the next free number,
+	 * then claim it; if another thread claimed it meanwhile, write the
+	 * new next one (this clone's memory is ours alone until we return). */
+	unsigned long long id = atomic_load(&s->next_clone);
+	vm->clone_id = id + 1;
+	r = r ?: restore_run_state(vm, e);
+	while (!r && !atomic_compare_exchange_weak(&s->next_clone, &id, id + 1)) {
+		vm->clone_id = id + 1; /* id now holds the number taken meanwhile */
+		r = write_clone_id(vm, e);
+	}
 	if (r) {
 		vm_destroy(vm);
 		return r;
@@ -336,10 +375,7 @@ int vm_reset(struct vm *vm, struct reset_stats *st, struct vmm_err *e)
 	if (!vm->snap)
 		return vmm_fail(e, -EINVAL, "vm_reset: this VM is not a clone");
 	int r = reset_memory(vm, st, e);
-	r = r ?: restore_vcpus(vm, vm->snap, e);
-	r = r ?: write_clone_id(vm, e);
-	vm->snap_hc_gpa = 0;
-	return r;
+	return r ?: restore_run_state(vm, e);
 }
 
 int vm_reset_copy(struct vm *vm, struct vmm_err *e)
@@ -355,8 +391,22 @@ int vm_reset_copy(struct vm *vm, struct vmm_err *e)
 	if (r)
 		return vmm_fail(e, r, "resetting the GPT failed: %s", strerror(-r));
 	r = dirty_log_reprotect(&vm->dlog, true, e);
-	r = r ?: restore_vcpus(vm, vm->snap, e);
-	return r ?: write_clone_id(vm, e);
+	return r ?: restore_run_state(vm, e);
+}
+
+/* Delete the coverage memslot: it points at host memory the caller owns
+ * (an AFL map) and may free once the clone is released; a later clone on
+ * this shell must not write there. */
+static int unmap_coverage(struct vm *vm, struct vmm_err *e)
+{
+	if (!vm->coverage_size)
+		return 0;
+	struct kvm_userspace_memory_region slot = { .slot = 1, .guest_phys_addr = COWVM_GPA_COVERAGE };
+	int r = KVM_IOCTL(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot, e);
+	if (r < 0)
+		return r;
+	vm->coverage_size = 0;
+	return 0;
 }
 
 void vm_release(struct vm_pool *pool, struct vm *vm)
@@ -366,7 +416,7 @@ void vm_release(struct vm_pool *pool, struct vm *vm)
 	vm_pool_forget(vm);
 	struct reset_stats st;
 	struct vmm_err e;
-	if (!pool || !vm->snap || reset_memory(vm, &st, &e)) {
+	if (!pool || !vm->snap || unmap_coverage(vm, &e) || reset_memory(vm, &st, &e)) {
 		vm_destroy(vm);
 		return;
 	}

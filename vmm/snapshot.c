@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gpt.h"
+#include "kvm_ioctl.h"
 
 #define PAGE 4096ull
 #define CHUNK (2ull << 20)
@@ -375,11 +376,17 @@ int snapshot_take(struct vm *vm, struct snapshot **out, struct vmm_err *e)
 	struct snap_meta m = { .mem_size = vm->mem.size, .nvcpus = vm->nvcpus, .layout = vm->layout,
 	                       .hc_gpa = vm->snap_hc_gpa, .workload = vm->cfg.workload, .vcpu = vs };
 	int r = 0;
+	/* VM-wide kvmclock, read with every vCPU stopped (KVM_GET_CLOCK). */
+	struct kvm_clock_data clk = { 0 };
+	r = KVM_IOCTL(vm->vm_fd, KVM_GET_CLOCK, &clk, e);
+	r = r < 0 ? r : 0;
+	m.clock = clk.clock;
+	m.has_clock = true;
 	for (unsigned i = 0; !r && i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		if (v->parked)
 			m.parked_mask |= 1u << i;
-		r = vcpu_complete_io(v->fd, v->run, e);
+		r = vcpu_drain_io(v, e);
 		r = r ?: vcpu_state_save(v->fd, &vm->msrs, &vs[i], e);
 	}
 	int memfd = r ? r : snapshot_memfd(vm->mem.size, e);

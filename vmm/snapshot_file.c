@@ -510,9 +510,20 @@ int snapshot_save(const struct snapshot *s, const char *path, struct vmm_err *e)
 		r = -errno;
 	if (close(fd) && !r)
 		r = -errno;
+	/* rename() replaces whatever is at `path`: refuse anything but a
+	 * regular file there (a device node, FIFO, socket, directory or
+	 * symbolic link) at the last moment, not only when the CLI checked. */
+	struct stat tst;
+	bool not_regular = !r && !lstat(path, &tst) && !S_ISREG(tst.st_mode);
+	if (not_regular)
+		r = -EEXIST;
 	if (!r && rename(tmp, path))
 		r = -errno;
-	if (r) {
+	if (r && not_regular) {
+		unlink(tmp);
+		vmm_fail(e, r, "refusing to replace %s with a snapshot file: it exists and is not a regular file",
+		         path);
+	} else if (r) {
 		unlink(tmp);
 		vmm_fail(e, r, "writing snapshot file %s failed: %s", path, strerror(-r));
 	} else {

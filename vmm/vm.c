@@ -281,8 +281,9 @@ int vm_mark_dirty(void *arg, uint64_t gfn)
 	if (!vm->gpt)
 		return 0;
 	int r = gpt_write_fault(vm->gpt, gfn << 12, NULL);
-	if (r && !vm->gpt_error)
-		vm->gpt_error = r;
+	int none = 0;
+	if (r)
+		atomic_compare_exchange_strong(&vm->gpt_error, &none, r);
 	return r;
 }
 
@@ -299,7 +300,7 @@ int vm_harvest_dirty(struct vm *vm, struct vmm_err *e)
 		int x = dirty_log_reset_rings(&vm->dlog, n > 0, e);
 		r = r ? r : x;
 	}
-	if (r > 0 || (r < 0 && vm->gpt_error == r))
+	if (r > 0 || (r < 0 && atomic_load(&vm->gpt_error) == r))
 		return vmm_fail(e, r > 0 ? -EIO : r, "applying a guest write to the GPT failed: %s",
 		                strerror(r > 0 ? EIO : -r));
 	return r;
@@ -345,6 +346,7 @@ int vm_map_coverage(struct vm *vm, void *host, uint64_t size, struct vmm_err *e)
 	int r = KVM_IOCTL(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot, e);
 	if (r < 0)
 		return r;
+	vm->coverage_size = size; /* vm_release deletes the slot again */
 	/* The slot is the caller's memory itself: the guest's stores land in
 	 * the map. Nothing in the GPT stands for it (the GPT maps RAM frames
 	 * only; entries here would be unrelated frames), and no reset touches

@@ -76,7 +76,7 @@ Test(integrity, hypercall_results_never_outlive_a_reset)
 		struct vm *vm;
 		cr_assert_eq(vm_clone(pool, s, &o, &vm, &err), 0, "clone %u: %s", i, err.msg);
 		cr_assert_eq(vm->clone_id, i);
-		assert_window_is_snapshot(vm, vm->snap);
+		assert_window_is_snapshot(vm, vm->snap, "a new clone on a pooled shell");
 		struct vm_result res;
 		run_ok(vm, &res);
 		uint64_t text_block = report(&res, "text_block");
@@ -89,7 +89,7 @@ Test(integrity, hypercall_results_never_outlive_a_reset)
 			             i, (unsigned long long)report(&res, keys[k]), keys[k], (unsigned long long)want);
 		}
 		cr_assert_eq(vm_reset(vm, NULL, &err), 0, "%s", err.msg);
-		assert_window_is_snapshot(vm, vm->snap);
+		assert_window_is_snapshot(vm, vm->snap, "after vm_reset");
 		vm_release(pool, vm);
 	}
 	struct vm_pool_stats st;
@@ -298,7 +298,7 @@ Test(integrity, pool_reuses_shells_when_the_ring_falls_back_to_the_bitmap)
 		struct vm_result res;
 		run_ok(vm, &res);
 		cr_assert_eq(vm_reset(vm, NULL, &err), 0, "%s", err.msg);
-		assert_window_is_snapshot(vm, vm->snap);
+		assert_window_is_snapshot(vm, vm->snap, "bitmap-mode reset");
 		vm_release(pool, vm);
 	}
 	struct vm_pool_stats st;
@@ -366,7 +366,7 @@ Test(integrity, reset_copy_and_reset_restore_the_same_state)
 		vm->snap_hc_gpa = 0x1234;
 		int r = round % 2 ? vm_reset_copy(vm, &err) : vm_reset(vm, NULL, &err);
 		cr_assert_eq(r, 0, "%s", err.msg);
-		assert_window_is_snapshot(vm, vm->snap);
+		assert_window_is_snapshot(vm, vm->snap, round % 2 ? "after vm_reset_copy" : "after vm_reset");
 		cr_assert_eq(vm->snap_hc_gpa, 0, "round %d: snap_hc_gpa survived the reset", round);
 		cr_assert_eq(atomic_load(&vm->gpt_error), 0, "round %d: gpt_error survived the reset", round);
 		struct vcpu_state st;

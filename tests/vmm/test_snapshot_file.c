@@ -304,6 +304,35 @@ Test(snapshot_file, root_round_trip_clones_like_the_original)
 	remove_dir();
 }
 
+/* snapshot_save renames over its target: it refuses one that is not a
+ * regular file (the library's own check, whatever its caller checked),
+ * leaves it as it was and leaves no temporary file. */
+Test(snapshot_file, save_refuses_to_replace_what_is_not_a_regular_file)
+{
+	REQUIRE_KVM();
+	make_dir();
+	struct snapshot *s = boot_snapshot("snaptest:mib=4", 64 * MiB);
+	const char *fifo = path_in("fifo"), *dir = path_in("dir"), *link = path_in("link");
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	cr_assert_eq(symlink(path_in("elsewhere"), link), 0);
+	const char *targets[] = { fifo, dir, link };
+	for (int i = 0; i < 3; i++) {
+		struct vmm_err err = { 0 };
+		cr_assert_lt(snapshot_save(s, targets[i], &err), 0, "%s was replaced", targets[i]);
+		cr_assert(strstr(err.msg, "not a regular file"), "message: %s", err.msg);
+		no_temp_files();
+	}
+	struct stat st;
+	cr_assert(S_ISFIFO(stat_of(fifo).st_mode));
+	cr_assert(S_ISDIR(stat_of(dir).st_mode));
+	cr_assert_eq(lstat(link, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+	rmdir(dir);
+	snapshot_put(s);
+	remove_dir();
+}
+
 Test(snapshot_file, root_file_is_sparse)
 {
 	REQUIRE_KVM();

@@ -281,11 +281,11 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 
 struct leaf_list {
 	uint64_t *gpa;
-	unsigned *nprivate;
+	unsigned *nwritten;
 	uint64_t n, cap;
 };
 
-static int collect_leaf(void *arg, uint64_t leaf_gpa, unsigned nprivate)
+static int collect_leaf(void *arg, uint64_t leaf_gpa, unsigned nwritten)
 {
 	struct leaf_list *l = arg;
 	if (l->n == l->cap) {
@@ -293,14 +293,14 @@ static int collect_leaf(void *arg, uint64_t leaf_gpa, unsigned nprivate)
 		uint64_t *g = realloc(l->gpa, ncap * sizeof(*g));
 		if (g)
 			l->gpa = g;
-		unsigned *c = g ? realloc(l->nprivate, ncap * sizeof(*c)) : NULL;
+		unsigned *c = g ? realloc(l->nwritten, ncap * sizeof(*c)) : NULL;
 		if (!c)
 			return -ENOMEM;
-		l->nprivate = c;
+		l->nwritten = c;
 		l->cap = ncap;
 	}
 	l->gpa[l->n] = leaf_gpa;
-	l->nprivate[l->n++] = nprivate;
+	l->nwritten[l->n++] = nwritten;
 	return 0;
 }
 
@@ -333,18 +333,18 @@ static int reset_memory(struct vm *vm, struct reset_stats *st, struct vmm_err *e
 	r = gpt_for_each_written_leaf(vm->gpt, 0, vm->mem.size, collect_leaf, &l);
 	if (r) {
 		free(l.gpa);
-		free(l.nprivate);
+		free(l.nwritten);
 		return vmm_fail(e, r, "listing the clone's dirty leaves failed: %s", strerror(-r));
 	}
 	struct restore_arg ra = { .vm = vm };
 	for (uint64_t i = 0; !r && i < l.n; i++) {
 		uint64_t chunk = l.gpa[i];
-		st->dirty_pages += l.nprivate[i];
+		st->dirty_pages += l.nwritten[i];
 		bool overlay = (s->chunk_overlay[chunk / CHUNK / 64] >> (chunk / CHUNK % 64)) & 1;
-		/* Many private pages and nothing layered in this chunk: one
+		/* Many written pages and nothing layered in this chunk: one
 		 * madvise instead of hundreds of copies; the window shows the
 		 * root memfd again and the pages refault (docs/snapshots.md). */
-		if (l.nprivate[i] >= vm->cfg.reset_remap_min && !overlay &&
+		if (l.nwritten[i] >= vm->cfg.reset_remap_min && !overlay &&
 		    !madvise(vm->mem.host + chunk, CHUNK, MADV_DONTNEED)) {
 			st->chunks_dropped++;
 			dirty_log_mark_restored(&vm->dlog, chunk / PAGE, CHUNK / PAGE);
@@ -360,7 +360,7 @@ static int reset_memory(struct vm *vm, struct reset_stats *st, struct vmm_err *e
 	}
 	st->pages_copied += ra.copied;
 	free(l.gpa);
-	free(l.nprivate);
+	free(l.nwritten);
 	/* Bitmap mode: the restored pages must fault (and be logged) on their
 	 * next write again. */
 	return r ?: dirty_log_reprotect(&vm->dlog, false, e);

@@ -348,7 +348,7 @@ static int collect_page(void *arg, uint64_t gpa, uint64_t frame)
 	return 0;
 }
 
-/* Layer: the clone's private pages (what it changed since its snapshot). */
+/* Layer: the clone's written pages (what it changed since its snapshot). */
 static int capture_layer(struct vm *vm, int memfd, struct collect *c, struct vmm_err *e)
 {
 	int r = vm_harvest_dirty(vm, e);
@@ -356,7 +356,7 @@ static int capture_layer(struct vm *vm, int memfd, struct collect *c, struct vmm
 		return r;
 	r = gpt_for_each_written(vm->gpt, 0, vm->mem.size, collect_page, c);
 	if (r)
-		return vmm_fail(e, r, "listing the clone's private pages failed: %s", strerror(-r));
+		return vmm_fail(e, r, "listing the clone's written pages failed: %s", strerror(-r));
 	for (uint64_t i = 0; i < c->n; i++) {
 		uint64_t off = c->gfn[i] * PAGE;
 		const uint8_t *src = gpa_ptr(&vm->mem, off, PAGE);

@@ -72,14 +72,15 @@ struct window_diff {
 uint64_t window_diff(const struct vm *vm, const struct snapshot *s, struct window_diff *d);
 /* One line describing d ("3 pages differ, first gfn 0x..: byte +0x.. is .. not .."). */
 void window_diff_str(const struct window_diff *d, char *buf, size_t n);
-/* Assert that the clone's window is exactly its snapshot (see above). */
-#define assert_window_is_snapshot(vm, s, ...)                                         \
+/* Assert that the clone's window is exactly its snapshot (see above);
+ * `what` (a string) says when, for the message. */
+#define assert_window_is_snapshot(vm, s, what)                                        \
 	do {                                                                          \
 		struct window_diff wd_;                                               \
 		char wd_msg_[200];                                                    \
 		window_diff((vm), (s), &wd_);                                         \
 		window_diff_str(&wd_, wd_msg_, sizeof(wd_msg_));                      \
-		cr_assert_eq(wd_.npages, 0, "window is not the snapshot: %s", wd_msg_); \
+		cr_assert_eq(wd_.npages, 0, "%s: the window is not the snapshot: %s", (what), wd_msg_); \
 	} while (0)
 
 /* Complete vCPU i's pending I/O (a pending completion shows up in the

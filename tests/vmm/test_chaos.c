@@ -1,13 +1,18 @@
 /*
- * test_chaos.c - hostile guests (workload `chaos`) next to well-behaved
- * clones: every attack ends with an error return or a clean stop of the
- * attacking guest only, while clones of a snapshot run at the same time on
- * other threads, finish correctly, and the snapshot's memory is unchanged.
+ * test_chaos.c - hostile guests (workload `chaos`): every attack ends with
+ * an error return or a clean stop of the attacking guest only. Booted
+ * attackers run beside clones of a snapshot that run, check and reset
+ * themselves on another thread; and every attack also runs inside pooled
+ * clones (chaos snap=1: the guest snapshots, then attacks), which are
+ * reset, released and cloned again on the same shell: after each reset
+ * and each clone the whole guest window must be the snapshot's bytes and
+ * the vCPU its saved state.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "clone.h"
 #include "cowvm_abi.h"
@@ -116,7 +121,8 @@ static void *victim_thread(void *p)
 		a->failures++;
 		return NULL;
 	}
-	/* Run, check, reset, again: for as long as the attackers run. */
+	/* Run, check, reset, again: for as long as the attackers run. After
+	 * each reset the clone's whole window must be the snapshot again. */
 	while (!*a->stop || a->runs < 3) {
 		struct vm_result res;
 		uint64_t bad = 1, sum = 0;
@@ -133,27 +139,23 @@ static void *victim_thread(void *p)
 			a->failures++;
 			break;
 		}
+		struct window_diff d;
+		if (window_diff(c, a->s, &d)) {
+			char m[200];
+			window_diff_str(&d, m, sizeof(m));
+			snprintf(a->why, sizeof(a->why), "victim reset %u: %s", a->runs, m);
+			a->failures++;
+			break;
+		}
 	}
 	vm_destroy(c);
 	return NULL;
-}
-
-static uint64_t snapshot_hash(const struct snapshot *s)
-{
-	uint64_t h = COWVM_FOLD_INIT;
-	for (uint64_t g = 0; g < s->meta.mem_size / PAGE; g++) {
-		const uint64_t *q = (const uint64_t *)snapshot_page(s, g);
-		for (unsigned i = 0; i < PAGE / 8; i++)
-			h = cowvm_fold(h, q[i]);
-	}
-	return h;
 }
 
 Test(chaos, hostile_guests_stop_cleanly_and_others_run_on, .timeout = 300)
 {
 	REQUIRE_KVM();
 	struct snapshot *s = boot_snapshot("snaptest:mib=4", 64 * MiB);
-	uint64_t before = snapshot_hash(s);
 
 	volatile int stop = 0;
 	struct victim_arg v = { .s = s, .stop = &stop };
@@ -168,7 +170,6 @@ Test(chaos, hostile_guests_stop_cleanly_and_others_run_on, .timeout = 300)
 	cr_assert_eq(ca.random_runs, 30);
 	cr_assert_eq(v.failures, 0, "%s", v.why);
 	cr_assert_geq(v.runs, 3);
-	cr_assert_eq(snapshot_hash(s), before, "the snapshot's memory changed");
 	cr_log_info("victim ran %u times while %zu + 30 hostile guests ran", v.runs, NCASES);
 	snapshot_put(s);
 }
@@ -196,4 +197,95 @@ Test(chaos, hostile_clone_is_reset_and_reused)
 	}
 	vm_destroy(c);
 	snapshot_put(s);
+}
+
+/* ---- the attacks as pooled clones ------------------------------------------ */
+
+#define HOSTILE_ROUNDS 3 /* clones on the pool's one shell */
+#define HOSTILE_RUNS 2   /* runs per clone, a reset after each */
+
+static void assert_clone_is_snapshot(struct vm *c, const struct snapshot *s, const char *spec, const char *when)
+{
+	char what[160];
+	snprintf(what, sizeof(what), "%s, %s", spec, when);
+	assert_window_is_snapshot(c, s, what);
+	struct vcpu_state st;
+	struct vmm_err err = { 0 };
+	char why[200];
+	cr_assert_eq(clone_vcpu_state(c, 0, &st, &err), 0, "%s: %s", what, err.msg);
+	cr_assert_eq(vcpu_state_diff(&s->meta.vcpu[0], &st, why, sizeof(why)), 0, "%s: vCPU 0: %s", what, why);
+}
+
+/* Snapshot `spec` with snap=1, then attack from clones: each run must end
+ * `want` (or, with any_end, the way the first run ended: the same attack
+ * from the same state), and every clone and reset must show the snapshot. */
+static void hostile_clones(const char *spec, enum vm_end want, bool any_end)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char snapspec[96];
+	snprintf(snapspec, sizeof(snapspec), "%s,snap=1", spec);
+	struct snapshot *s = boot_snapshot(snapspec, 64 * MiB);
+	struct vm_pool *pool;
+	struct vmm_err err = { 0 };
+	cr_assert_eq(vm_pool_create(1, &pool, &err), 0);
+	/* Random picks of `spin` run into the limit too; the rest end in well
+	 * under a second. */
+	uint64_t timeout = strstr(spec, "spin") ? 500 : strstr(spec, "random") ? 1000 : 15000;
+	struct clone_opts o = { .console = quiet, .timeout_ms = timeout };
+	int first = -1;
+	for (int round = 0; round < HOSTILE_ROUNDS; round++) {
+		struct vm *c;
+		cr_assert_eq(vm_clone(pool, s, &o, &c, &err), 0, "%s: %s", spec, err.msg);
+		struct vm_pool_stats ps;
+		vm_pool_get_stats(pool, &ps);
+		cr_assert_eq(ps.reused, (uint64_t)round, "%s: clone %d is not on the released shell", spec, round);
+		char when[64];
+		snprintf(when, sizeof(when), "clone %d", round);
+		assert_clone_is_snapshot(c, s, spec, when);
+		for (int run = 0; run < HOSTILE_RUNS; run++) {
+			struct vm_result res;
+			cr_assert_eq(vm_run(c, &res, &err), 0, "%s: %s", spec, err.msg);
+			if (first < 0)
+				first = (int)res.end;
+			enum vm_end expect = any_end ? (enum vm_end)first : want;
+			cr_assert_eq(res.end, expect, "%s clone %d run %d ended %d (%s), expected %d", spec, round, run,
+			             res.end, res.msg, expect);
+			cr_assert_eq(vm_reset(c, NULL, &err), 0, "%s: vm_reset: %s", spec, err.msg);
+			snprintf(when, sizeof(when), "clone %d, reset after run %d", round, run);
+			assert_clone_is_snapshot(c, s, spec, when);
+		}
+		vm_release(pool, c);
+	}
+	vm_pool_destroy(pool);
+	snapshot_put(s);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_log_info("%s: %d clones, %d resets, %.2f s", spec, HOSTILE_ROUNDS, HOSTILE_ROUNDS * HOSTILE_RUNS,
+	            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
+Test(chaos, hostile_clones_are_reset_to_their_snapshot, .timeout = 600)
+{
+	REQUIRE_KVM();
+	for (unsigned i = 0; i < NCASES; i++)
+		hostile_clones(cases[i].spec, cases[i].end, false);
+	for (unsigned seed = 100; seed < 110; seed++) {
+		char spec[64];
+		snprintf(spec, sizeof(spec), "chaos:mode=random,seed=%u,n=300", seed);
+		hostile_clones(spec, 0, true);
+	}
+}
+
+/*
+ * Hypercall blocks placed in pages the guest never writes (boot info, page
+ * tables, a ring-0 stack, its text): the VMM's `ret` is the only write
+ * there, and reset must undo it like any guest write, else the next clone
+ * on the shell (another tenant, the next fuzz input) starts from changed
+ * memory. issue #10 item 1: fails until every VMM write into guest RAM
+ * goes through the tracked path (vmm/devices.c wrote `ret` with memcpy).
+ */
+Test(chaos, hypercall_blocks_in_unwritten_pages_are_reset, .timeout = 120)
+{
+	REQUIRE_KVM();
+	hostile_clones("chaos:mode=alias,n=64", VM_END_EXIT, false);
 }

@@ -4,8 +4,11 @@
  * is failed in turn (vmm/fault_inject.h). Each failure must come back as an
  * error with a message, and leave no partial state: no fd, table, frame or
  * snapshot reference leaked, the snapshot still clones correctly, a failed
- * reset can be retried to the exact snapshot state. Pool limits on live
- * clones and their memory are enforced with a clear message.
+ * reset can be retried to the exact snapshot state. Each loop also proves
+ * the injection worked: every failure reached the armed call and carries
+ * the injected error, at least one failure was injected, and the run that
+ * succeeds is the one whose armed call was never reached. Pool limits on
+ * live clones and their memory are enforced with a clear message.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -83,6 +86,25 @@ static const char *site_name(enum fault_site s)
 	return n[s];
 }
 
+/* What each site returns when it fails (vmm/fault_inject.h's callers). */
+static int injected_error(enum fault_site s)
+{
+	static const int e[] = { -EMFILE, -ENOMEM, -EIO, -ENOMEM, -ENOMEM };
+	return e[s];
+}
+
+/* A failed operation: the armed call was reached (calls counted from the
+ * arming include it) and its error is what came back. */
+static void assert_injected(enum fault_site site, unsigned n, unsigned calls, int r, const char *op,
+                            const char *msg)
+{
+	cr_assert_geq(calls, n, "%s failed (%d: %s) before reaching %s call #%u: not the injected failure", op, r,
+	              msg, site_name(site), n);
+	cr_assert_eq(r, injected_error(site), "%s with %s #%u failed: returned %d (%s), not the injected %d", op,
+	             site_name(site), n, r, msg, injected_error(site));
+	cr_assert_neq(msg[0], 0, "%s with %s #%u failed without a message", op, site_name(site), n);
+}
+
 static void clone_under(enum fault_site site)
 {
 	struct snapshot *s = make_snapshot();
@@ -98,6 +120,8 @@ static void clone_under(enum fault_site site)
 		fault_inject_disarm_all();
 		if (!r) {
 			cr_assert_lt(calls, n, "%s #%u failed but vm_clone succeeded", site_name(site), n);
+			cr_assert_gt(failures, 0, "vm_clone makes no %s call: nothing was injected", site_name(site));
+			assert_window_is_snapshot(c, s, "the clone after the injected failures");
 			run_ok(c);
 			vm_destroy(c);
 			expect_baseline(s, b, "after the clone that succeeded");
@@ -106,9 +130,8 @@ static void clone_under(enum fault_site site)
 			return;
 		}
 		failures++;
-		cr_assert_lt(r, 0);
+		assert_injected(site, n, calls, r, "vm_clone", err.msg);
 		cr_assert_null(c, "a failed vm_clone must not return a VM");
-		cr_assert_neq(err.msg[0], 0, "%s #%u: vm_clone failed without a message", site_name(site), n);
 		char what[400];
 		snprintf(what, sizeof(what), "vm_clone with %s #%u failed (%s)", site_name(site), n, err.msg);
 		expect_baseline(s, b, what);
@@ -121,15 +144,6 @@ Test(exhaustion, clone_kvm_ioctls, .timeout = 300) { REQUIRE_KVM(); clone_under(
 Test(exhaustion, clone_gpt_tables, .timeout = 120) { REQUIRE_KVM(); clone_under(FAULT_GPT_TABLE); }
 Test(exhaustion, clone_frames, .timeout = 120) { REQUIRE_KVM(); clone_under(FAULT_FRAME); }
 
-static uint64_t window_hash(const struct vm *vm)
-{
-	uint64_t h = COWVM_FOLD_INIT;
-	const uint64_t *p = (const uint64_t *)vm->mem.host;
-	for (uint64_t i = 0; i < vm->mem.size / 8; i++)
-		h = cowvm_fold(h, p[i]);
-	return h;
-}
-
 static void reset_under(enum fault_site site)
 {
 	struct snapshot *s = make_snapshot();
@@ -137,25 +151,29 @@ static void reset_under(enum fault_site site)
 	struct vmm_err err = { 0 };
 	struct vm *c;
 	cr_assert_eq(vm_clone(NULL, s, &o, &c, &err), 0, "%s", err.msg);
-	uint64_t ram0 = window_hash(c);
 	unsigned failures = 0;
-	for (unsigned n = 1; n <= MAX_TRIES; n++) {
+	for (unsigned n = 1;; n++) {
+		cr_assert_leq(n, MAX_TRIES, "vm_reset never succeeded within %d injected failures", MAX_TRIES);
 		run_ok(c);
 		fault_inject_arm(site, n);
+		err.msg[0] = 0;
 		int r = vm_reset(c, NULL, &err);
 		unsigned calls = fault_inject_calls(site);
 		fault_inject_disarm_all();
 		if (!r) {
-			cr_assert_lt(calls, n);
-			cr_assert_eq(window_hash(c), ram0);
+			cr_assert_lt(calls, n, "%s #%u failed but vm_reset succeeded", site_name(site), n);
+			cr_assert_gt(failures, 0, "vm_reset makes no %s call: nothing was injected", site_name(site));
+			assert_window_is_snapshot(c, s, "after the reset that succeeded");
 			cr_log_info("vm_reset: %u %s failures injected, each retried cleanly", failures, site_name(site));
 			break;
 		}
 		failures++;
-		cr_assert_neq(err.msg[0], 0, "vm_reset failed without a message");
+		assert_injected(site, n, calls, r, "vm_reset", err.msg);
 		/* Retried without failures, the reset reaches the snapshot exactly. */
 		cr_assert_eq(vm_reset(c, NULL, &err), 0, "retry after %s #%u: %s", site_name(site), n, err.msg);
-		cr_assert_eq(window_hash(c), ram0, "memory after a retried reset (%s #%u)", site_name(site), n);
+		char what[100];
+		snprintf(what, sizeof(what), "after a reset retried (%s #%u)", site_name(site), n);
+		assert_window_is_snapshot(c, s, what);
 	}
 	vm_destroy(c);
 	snapshot_put(s);
@@ -178,11 +196,13 @@ static void snapshot_under(enum fault_site site)
 		unsigned calls = fault_inject_calls(site);
 		fault_inject_disarm_all();
 		if (!r) {
-			cr_assert_lt(calls, n);
+			cr_assert_lt(calls, n, "%s #%u failed but snapshot_take succeeded", site_name(site), n);
+			cr_assert_gt(failures, 0, "snapshot_take makes no %s call: nothing was injected", site_name(site));
 			/* The snapshot is whole: its clones are right. */
 			struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
 			struct vm *c;
 			cr_assert_eq(vm_clone(NULL, s, &o, &c, &err), 0, "%s", err.msg);
+			assert_window_is_snapshot(c, s, "a clone of the snapshot taken after the injected failures");
 			run_ok(c);
 			vm_destroy(c);
 			snapshot_put(s);
@@ -192,8 +212,8 @@ static void snapshot_under(enum fault_site site)
 			return;
 		}
 		failures++;
+		assert_injected(site, n, calls, r, "snapshot_take", err.msg);
 		cr_assert_null(s, "a failed snapshot_take must not return a snapshot");
-		cr_assert_neq(err.msg[0], 0);
 		cr_assert_eq(count_fds(), fds0, "snapshot_take with %s #%u failed (%s) and leaked an fd",
 		             site_name(site), n, err.msg);
 	}

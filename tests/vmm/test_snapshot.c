@@ -180,7 +180,7 @@ static void reset_is_bit_exact(enum dirty_mode dm, unsigned remap_min)
 	struct vmm_err err = { 0 };
 	struct vm *c;
 	cr_assert_eq(vm_clone(NULL, s, &o, &c, &err), 0, "%s", err.msg);
-	assert_window_is_snapshot(c, s);
+	assert_window_is_snapshot(c, s, "fresh clone");
 	struct vcpu_state st0, st1;
 	save_state(c, 0, &st0);
 	struct vm_result res1, res2;
@@ -194,7 +194,7 @@ static void reset_is_bit_exact(enum dirty_mode dm, unsigned remap_min)
 	/* The guest wrote 1500 pages (plus its stack): all of them were seen. */
 	cr_assert_geq(rs.dirty_pages, 1500, "reset saw %llu dirty pages", (unsigned long long)rs.dirty_pages);
 	cr_assert_lt(rs.dirty_pages, 1600);
-	assert_window_is_snapshot(c, s);
+	assert_window_is_snapshot(c, s, "after reset");
 	save_state(c, 0, &st1);
 	assert_same_state(&st0, &st1, "after reset");
 	/* Same input, same output: the second run reports exactly the same. */
@@ -206,7 +206,7 @@ static void reset_is_bit_exact(enum dirty_mode dm, unsigned remap_min)
 		cr_assert_eq(res1.reports[i].value, res2.reports[i].value, "%s differs", res1.reports[i].key);
 	}
 	cr_assert_eq(vm_reset(c, &rs, &err), 0, "%s", err.msg);
-	assert_window_is_snapshot(c, s);
+	assert_window_is_snapshot(c, s, "after the second reset");
 	vm_destroy(c);
 	snapshot_put(s);
 }
@@ -487,7 +487,9 @@ Test(snapshot, four_vcpu_guest_clones_and_resets, .timeout = 300)
 		struct vm_pool_stats ps;
 		vm_pool_get_stats(pool, &ps);
 		cr_assert_eq(ps.reused, (uint64_t)round, "clone %d did not reuse the released shell", round);
-		assert_window_is_snapshot(c, s);
+		char when[64];
+		snprintf(when, sizeof(when), "clone %d", round);
+		assert_window_is_snapshot(c, s, when);
 		assert_vcpus_are_snapshot(c, s, "after the clone", round, 0);
 		for (int run = 0; run < AP_RUNS; run++) {
 			run_clone(c, &res);
@@ -499,7 +501,8 @@ Test(snapshot, four_vcpu_guest_clones_and_resets, .timeout = 300)
 			cr_assert_eq(report(&res, "snap.apbad"), 0, "secondaries saw their memory change under them (clone %d run %d)",
 			             round, run);
 			cr_assert_eq(vm_reset(c, NULL, &err), 0, "%s", err.msg);
-			assert_window_is_snapshot(c, s);
+			snprintf(when, sizeof(when), "clone %d, reset after run %d", round, run);
+			assert_window_is_snapshot(c, s, when);
 			assert_vcpus_are_snapshot(c, s, "after reset", round, run);
 		}
 		vm_release(pool, c);

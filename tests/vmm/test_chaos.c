@@ -281,8 +281,9 @@ Test(chaos, hostile_clones_are_reset_to_their_snapshot, .timeout = 600)
  * tables, a ring-0 stack, its text): the VMM's `ret` is the only write
  * there, and reset must undo it like any guest write, else the next clone
  * on the shell (another tenant, the next fuzz input) starts from changed
- * memory. issue #10 item 1: fails until every VMM write into guest RAM
- * goes through the tracked path (vmm/devices.c wrote `ret` with memcpy).
+ * memory (issue #10 item 1). Seen failing before 302c83a, when
+ * vmm/devices.c wrote `ret` with memcpy: "first gpa 0x3000: byte +0x30 is
+ * 0xda, snapshot 0".
  */
 Test(chaos, hypercall_blocks_in_unwritten_pages_are_reset, .timeout = 120)
 {

@@ -119,7 +119,8 @@ static void clone_under(enum fault_site site)
 		unsigned calls = fault_inject_calls(site);
 		fault_inject_disarm_all();
 		if (!r) {
-			cr_assert_lt(calls, n, "%s #%u failed but vm_clone succeeded", site_name(site), n);
+			cr_assert_lt(calls, n, "%s call #%u was armed and reached, yet vm_clone succeeded: the injected failure was lost",
+			             site_name(site), n);
 			cr_assert_gt(failures, 0, "vm_clone makes no %s call: nothing was injected", site_name(site));
 			assert_window_is_snapshot(c, s, "the clone after the injected failures");
 			run_ok(c);
@@ -161,7 +162,8 @@ static void reset_under(enum fault_site site)
 		unsigned calls = fault_inject_calls(site);
 		fault_inject_disarm_all();
 		if (!r) {
-			cr_assert_lt(calls, n, "%s #%u failed but vm_reset succeeded", site_name(site), n);
+			cr_assert_lt(calls, n, "%s call #%u was armed and reached, yet vm_reset succeeded: the injected failure was lost",
+			             site_name(site), n);
 			cr_assert_gt(failures, 0, "vm_reset makes no %s call: nothing was injected", site_name(site));
 			assert_window_is_snapshot(c, s, "after the reset that succeeded");
 			cr_log_info("vm_reset: %u %s failures injected, each retried cleanly", failures, site_name(site));
@@ -196,7 +198,8 @@ static void snapshot_under(enum fault_site site)
 		unsigned calls = fault_inject_calls(site);
 		fault_inject_disarm_all();
 		if (!r) {
-			cr_assert_lt(calls, n, "%s #%u failed but snapshot_take succeeded", site_name(site), n);
+			cr_assert_lt(calls, n, "%s call #%u was armed and reached, yet snapshot_take succeeded: the injected failure was lost",
+			             site_name(site), n);
 			cr_assert_gt(failures, 0, "snapshot_take makes no %s call: nothing was injected", site_name(site));
 			/* The snapshot is whole: its clones are right. */
 			struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };

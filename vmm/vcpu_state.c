@@ -136,15 +136,3 @@ int vcpu_state_restore(int fd, const struct vcpu_state *s, struct vmm_err *e)
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_DEBUGREGS, &s->debugregs, e);
 	return r < 0 ? r : 0;
 }
-
-int vcpu_complete_io(int fd, struct kvm_run *run, struct vmm_err *e)
-{
-	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELAXED);
-	int r = kvm_ioctl_named(fd, KVM_RUN, NULL, "KVM_RUN (complete pending I/O)", false, e);
-	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_RELAXED);
-	if (r < 0 && r != -EINTR && r != -EAGAIN)
-		return r;
-	if (e)
-		e->code = 0;
-	return 0;
-}

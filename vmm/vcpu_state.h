@@ -36,15 +36,10 @@ struct msr_list {
 int msr_list_get(int kvm_fd, struct msr_list *l, struct vmm_err *e);
 
 /* Save/restore. The vCPU must be out of KVM_RUN with any pending I/O
- * completed (vcpu_complete_io). Restore checks every count KVM returns
+ * completed (vcpu_drain_io in vcpu.h). Restore checks every count KVM returns
  * (KVM_SET_MSRS may stop early: the rest are retried one by one). */
 int vcpu_state_save(int vcpu_fd, const struct msr_list *msrs, struct vcpu_state *s,
                     struct vmm_err *e);
 int vcpu_state_restore(int vcpu_fd, const struct vcpu_state *s, struct vmm_err *e);
-
-/* Complete an exit's pending I/O or MMIO without running guest code
- * (KVM_RUN with immediate_exit = 1; KVM's documented way to make the
- * state consistent before saving it). */
-int vcpu_complete_io(int vcpu_fd, struct kvm_run *run, struct vmm_err *e);
 
 #endif

@@ -83,12 +83,15 @@ void window_diff_str(const struct window_diff *d, char *buf, size_t n);
 		cr_assert_eq(wd_.npages, 0, "%s: the window is not the snapshot: %s", (what), wd_msg_); \
 	} while (0)
 
-/* Complete vCPU i's pending I/O (a pending completion shows up in the
- * registers that way) and save its whole state; -errno + message. */
+/* vCPU i's whole state as the next KVM entry would find it: pending I/O
+ * is completed the way KVM_RUN does first (immediate_exit, so a completion
+ * left over from the last run shows up in the registers), then saved;
+ * -errno + message, also if I/O of several fragments was still pending. */
 int clone_vcpu_state(struct vm *vm, unsigned i, struct vcpu_state *st, struct vmm_err *e);
-/* 0 if a and b are equal in every part (MSRs that are clocks by design
- * excepted: the TSC, Hyper-V's runtime and reference counters), else 1 and
- * a description of the first difference in why. */
+/* 0 if a and b are equal in every part (the running counters: the TSC
+ * within ~3 s, Hyper-V's reference counter within 100 ms, Hyper-V's vCPU runtime not
+ * compared; XSTATE_BV not compared, see the .c), else 1 and a description
+ * of the first difference in why. */
 int vcpu_state_diff(const struct vcpu_state *a, const struct vcpu_state *b, char *why, size_t n);
 
 #endif

@@ -102,21 +102,6 @@ Test(integrity, hypercall_results_never_outlive_a_reset)
 
 /* ---- 2. pending KVM I/O never survives a restore -------------------------- */
 
-/* What the next KVM_RUN would do first: finish any pending I/O. Do it with
- * immediate_exit (no guest code runs) and insist nothing was pending, then
- * read the whole state. */
-static void state_after_next_entry(struct vcpu *v, const struct msr_list *msrs, struct vcpu_state *st)
-{
-	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELAXED);
-	int r = ioctl(v->fd, KVM_RUN, 0);
-	int err_no = errno;
-	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELAXED);
-	cr_assert(r < 0 && err_no == EINTR, "vCPU %u: KVM_RUN after restore returned %d (exit %u): I/O was still pending",
-	          v->index, r, v->run->exit_reason);
-	struct vmm_err e = { 0 };
-	cr_assert_eq(vcpu_state_save(v->fd, msrs, st, &e), 0, "%s", e.msg);
-}
-
 static void assert_state_is(const struct vcpu_state *got, const struct vcpu_state *want, unsigned cpu, unsigned iter)
 {
 	char why[256];
@@ -151,7 +136,7 @@ static void mmio_race(bool pooled)
 		}
 		for (unsigned c = 0; c < 2; c++) {
 			struct vcpu_state st;
-			state_after_next_entry(&vm->vcpus[c], &vm->msrs, &st);
+			cr_assert_eq(clone_vcpu_state(vm, c, &st, &err), 0, "%s", err.msg);
 			assert_state_is(&st, &s->meta.vcpu[c], c, iter);
 		}
 	}
@@ -370,7 +355,7 @@ Test(integrity, reset_copy_and_reset_restore_the_same_state)
 		cr_assert_eq(vm->snap_hc_gpa, 0, "round %d: snap_hc_gpa survived the reset", round);
 		cr_assert_eq(atomic_load(&vm->gpt_error), 0, "round %d: gpt_error survived the reset", round);
 		struct vcpu_state st;
-		state_after_next_entry(&vm->vcpus[0], &vm->msrs, &st);
+		cr_assert_eq(clone_vcpu_state(vm, 0, &st, &err), 0, "%s", err.msg);
 		assert_state_is(&st, &s->meta.vcpu[0], 0, (unsigned)round);
 	}
 	vm_destroy(vm);

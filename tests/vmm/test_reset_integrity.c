@@ -25,8 +25,10 @@
 #define MiB (1ull << 20)
 #define PAGE 4096ull
 
-/* Boot a test guest (env var `guest` names its ELF) and take its snapshot. */
-static struct snapshot *snapshot_of(const char *guest, unsigned vcpus, uint64_t coverage)
+/* Boot a test guest (env var `guest` names its ELF) and take its snapshot;
+ * *orig (may be NULL) gets the original's run up to the snapshot. */
+static struct snapshot *snapshot_of(const char *guest, unsigned vcpus, uint64_t coverage,
+                                    struct vm_result *orig)
 {
 	const char *path = getenv(guest);
 	cr_assert(path, "%s not set (run through meson test)", guest);
@@ -41,6 +43,8 @@ static struct snapshot *snapshot_of(const char *guest, unsigned vcpus, uint64_t 
 	struct vm_result res;
 	cr_assert_eq(vm_run(vm, &res, &err), 0, "%s", err.msg);
 	cr_assert_eq(res.end, VM_END_SNAPSHOT, "the guest did not ask for its snapshot: %s", res.msg);
+	if (orig)
+		*orig = res;
 	struct snapshot *s;
 	cr_assert_eq(snapshot_take(vm, &s, &err), 0, "snapshot_take: %s", err.msg);
 	vm_destroy(vm);
@@ -65,7 +69,7 @@ static void run_ok(struct vm *vm, struct vm_result *res)
 Test(integrity, hypercall_results_never_outlive_a_reset)
 {
 	REQUIRE_KVM();
-	struct snapshot *s = snapshot_of("INTEGRITY_HOSTILE_HC", 1, 0);
+	struct snapshot *s = snapshot_of("INTEGRITY_HOSTILE_HC", 1, 0, NULL);
 	struct vm_pool *pool;
 	struct vmm_err err = { 0 };
 	cr_assert_eq(vm_pool_create(1, &pool, &err), 0);
@@ -114,7 +118,7 @@ static void assert_state_is(const struct vcpu_state *got, const struct vcpu_stat
  * the snapshot's, also after the next KVM entry. */
 static void mmio_race(bool pooled)
 {
-	struct snapshot *s = snapshot_of("INTEGRITY_MMIO_RACE", 2, 0);
+	struct snapshot *s = snapshot_of("INTEGRITY_MMIO_RACE", 2, 0, NULL);
 	cr_assert_eq(s->meta.parked_mask, 0);
 	struct vm_pool *pool = NULL;
 	struct vmm_err err = { 0 };
@@ -162,25 +166,12 @@ Test(integrity, pending_mmio_never_survives_a_pooled_clone, .timeout = 300) { RE
 Test(integrity, clones_read_the_snapshot_clock, .timeout = 120)
 {
 	REQUIRE_KVM();
-	const char *path = getenv("INTEGRITY_CLOCK");
-	cr_assert(path);
-	size_t len;
-	void *img = slurp(path, &len);
-	struct vm_config cfg = { .mem_size = 64 * MiB, .nvcpus = 1, .guest_image = img, .guest_image_len = len,
-	                         .timeout_ms = 20000, .console = quiet, .snapshots = true };
-	struct vmm_err err = { 0 };
-	struct vm *orig;
-	cr_assert_eq(vm_create(&cfg, &orig, &err), 0, "%s", err.msg);
 	struct vm_result res;
-	cr_assert_eq(vm_run(orig, &res, &err), 0);
-	cr_assert_eq(res.end, VM_END_SNAPSHOT, "%s", res.msg);
+	struct snapshot *s = snapshot_of("INTEGRITY_CLOCK", 1, 0, &res);
+	struct vmm_err err = { 0 };
 	cr_assert_neq(report(&res, "pvclock_version"), 0, "kvmclock never filled the guest's page");
 	uint64_t t_snap = report(&res, "t_snap");
 	cr_assert_geq(t_snap, 400000000ull);
-	struct snapshot *s;
-	cr_assert_eq(snapshot_take(orig, &s, &err), 0, "%s", err.msg);
-	vm_destroy(orig);
-	free(img);
 	cr_assert(s->meta.has_clock);
 
 	struct vm_pool *pool;
@@ -237,7 +228,7 @@ Test(integrity, clones_read_the_snapshot_clock, .timeout = 120)
 Test(integrity, released_coverage_map_is_not_written_by_the_next_clone)
 {
 	REQUIRE_KVM();
-	struct snapshot *s = snapshot_of("INTEGRITY_COVERAGE", 1, 4096);
+	struct snapshot *s = snapshot_of("INTEGRITY_COVERAGE", 1, 4096, NULL);
 	struct vm_pool *pool;
 	struct vmm_err err = { 0 };
 	cr_assert_eq(vm_pool_create(1, &pool, &err), 0);
@@ -271,7 +262,7 @@ Test(integrity, pool_reuses_shells_when_the_ring_falls_back_to_the_bitmap)
 {
 	REQUIRE_KVM();
 	cr_assert_eq(setenv("COWVM_NO_DIRTY_RING", "1", 1), 0);
-	struct snapshot *s = snapshot_of("INTEGRITY_COVERAGE", 1, 0);
+	struct snapshot *s = snapshot_of("INTEGRITY_COVERAGE", 1, 0, NULL);
 	struct vm_pool *pool;
 	struct vmm_err err = { 0 };
 	cr_assert_eq(vm_pool_create(2, &pool, &err), 0);
@@ -302,7 +293,7 @@ Test(integrity, pool_reuses_shells_when_the_ring_falls_back_to_the_bitmap)
 Test(integrity, failed_clone_takes_no_clone_number)
 {
 	REQUIRE_KVM();
-	struct snapshot *s = snapshot_of("INTEGRITY_COVERAGE", 1, 0);
+	struct snapshot *s = snapshot_of("INTEGRITY_COVERAGE", 1, 0, NULL);
 	struct vmm_err err = { 0 };
 	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
 	struct vm *vm;
@@ -339,7 +330,7 @@ Test(integrity, failed_clone_takes_no_clone_number)
 Test(integrity, reset_copy_and_reset_restore_the_same_state)
 {
 	REQUIRE_KVM();
-	struct snapshot *s = snapshot_of("INTEGRITY_HOSTILE_HC", 1, 0);
+	struct snapshot *s = snapshot_of("INTEGRITY_HOSTILE_HC", 1, 0, NULL);
 	struct vmm_err err = { 0 };
 	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
 	struct vm *vm;

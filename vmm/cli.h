@@ -22,6 +22,12 @@ int cli_parse_mem(const char *cmd, const char *arg, uint64_t *out);
  * -EFBIG, or cut to max bytes with CLI_READ_CUT. On error: -errno and a
  * one-line reason in why ("a FIFO or pipe, not a regular file"). */
 #define CLI_READ_CUT 1u
+struct stat;
+/* The open (read-only, non-blocking) descriptor of the regular file at
+ * path, *st its stat; -errno and a one-line reason in why for anything
+ * else (cli_read_file's checks, for callers that read into their own
+ * buffer). */
+int cli_open_regular(const char *path, struct stat *st, char *why, size_t whylen);
 int cli_read_file(const char *path, size_t max, unsigned flags, void **buf, size_t *len,
                   char *why, size_t whylen);
 /* Whether a snapshot can be saved to path (before the guest runs): path is

@@ -63,32 +63,40 @@ static int why_not_regular(mode_t m, char *why, size_t n)
 	return -EINVAL;
 }
 
-int cli_read_file(const char *path, size_t max, unsigned flags, void **buf, size_t *len,
-                  char *why, size_t whylen)
+int cli_open_regular(const char *path, struct stat *st, char *why, size_t whylen)
 {
-	*buf = NULL;
-	*len = 0;
 	/* stat first: a device is never opened at all (opening one can have
 	 * effects); then open without blocking (a FIFO without a writer would
 	 * block open() forever) and check the file opened, not the name. */
-	struct stat st;
-	if (stat(path, &st)) {
+	if (stat(path, st)) {
 		int err = errno;
 		snprintf(why, whylen, "%s", strerror(err));
 		return -err;
 	}
-	if (!S_ISREG(st.st_mode))
-		return why_not_regular(st.st_mode, why, whylen);
+	if (!S_ISREG(st->st_mode))
+		return why_not_regular(st->st_mode, why, whylen);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		int err = errno;
 		snprintf(why, whylen, "%s", strerror(err));
 		return -err;
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, st) || !S_ISREG(st->st_mode)) {
 		close(fd);
-		return why_not_regular(st.st_mode, why, whylen);
+		return why_not_regular(st->st_mode, why, whylen);
 	}
+	return fd;
+}
+
+int cli_read_file(const char *path, size_t max, unsigned flags, void **buf, size_t *len,
+                  char *why, size_t whylen)
+{
+	*buf = NULL;
+	*len = 0;
+	struct stat st;
+	int fd = cli_open_regular(path, &st, why, whylen);
+	if (fd < 0)
+		return fd;
 	/* Read to EOF (a /proc file says size 0), at most max + 1 bytes. */
 	size_t cap = (uint64_t)st.st_size < max ? (size_t)st.st_size + 1 : max + 1;
 	size_t n = 0;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,15 +167,10 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 	}
 	if (!o->fc.target)
 		return *code = cli_usage_error(cmd, "%s", "--target is required"), -1;
-	/* The warm target's state lives in guest RAM (fuzz.c's defaults):
-	 * refuse here what the guest would refuse before its snapshot. */
-	uint64_t mem = o->fc.mem_size ? o->fc.mem_size : 512ull << 20, mib = o->fc.mib ? o->fc.mib : 256;
-	if (!strcmp(o->fc.target, "warm") && mib << 20 >= mem) {
-		char m[80];
-		snprintf(m, sizeof(m), "%llu MiB with %llu MiB of guest memory",
-		         (unsigned long long)mib, (unsigned long long)(mem >> 20));
-		return *code = cli_usage_error(cmd, "warm state of %s: give --mem more than --mib", m), -1;
-	}
+	/* Refuse here what the guest would refuse before its snapshot. */
+	struct vmm_err err;
+	if (fuzz_config_resolve(&o->fc, &err))
+		return *code = cli_usage_error(cmd, "%s", err.msg), -1;
 	o->first_file = optind;
 	return 0;
 }
@@ -199,18 +195,19 @@ static int read_input(int fd, uint8_t *buf, uint64_t max, uint64_t *len)
 	return 0;
 }
 
-/* A whole input file (a regular file: never blocks), cut to max bytes. */
+/* A whole input file (a regular file: never blocks), cut to max bytes,
+ * read straight into buf (AFL's @@ runs this once per input). */
 static int read_path(const char *path, uint8_t *buf, uint64_t max, uint64_t *len, char *why, size_t n)
 {
-	void *p;
-	size_t got;
-	int r = cli_read_file(path, max, CLI_READ_CUT, &p, &got, why, n);
+	struct stat st;
+	int fd = cli_open_regular(path, &st, why, n);
+	if (fd < 0)
+		return fd;
+	int r = read_input(fd, buf, max, len);
+	close(fd);
 	if (r)
-		return r;
-	memcpy(buf, p, got);
-	free(p);
-	*len = got;
-	return 0;
+		snprintf(why, n, "%s", strerror(-r));
+	return r;
 }
 
 static void describe(const struct vm_result *res, int status, char *buf, size_t n)

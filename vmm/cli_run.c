@@ -154,19 +154,17 @@ int cli_run(int argc, char **argv)
 	r = vm_run(vm, &res, &err);
 	if (!r && res.end == VM_END_SNAPSHOT) {
 		before = res;
-		/* Again right before saving: the guest may have run for long. */
-		bad = cli_check_output(snap_out, why, sizeof(why));
-		r = bad ? bad : save_snapshot(vm, snap_out, &err);
+		r = save_snapshot(vm, snap_out, &err);
 		if (r) {
 			fflush(stdout);
-			if (bad)
-				fprintf(stderr, "cowvm run: --snapshot-out %s\n", why);
-			else
-				fprintf(stderr, "cowvm run: %s\n", err.msg);
+			fprintf(stderr, "cowvm run: %s\n", err.msg);
 			print_reports(show_reports, &before, NULL);
 			vm_destroy(vm);
 			free(img);
-			return bad ? cli_exit_for(bad) : COWVM_EXIT_VMM_ERROR;
+			/* -EEXIST: snapshot_save found something other than a
+			 * regular file at the target by now (it checks again right
+			 * before its rename): bad input, like the check above. */
+			return r == -EEXIST ? COWVM_EXIT_USAGE : COWVM_EXIT_VMM_ERROR;
 		}
 		vm->cfg.snapshots = false; /* one snapshot per run: later requests hear -ENOSYS */
 		res = (struct vm_result){ .end = VM_END_ERROR };

@@ -7,16 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <x86intrin.h>
 
 #include "gpt.h"
 #include "kvm_ioctl.h"
 
 #define PAGE 4096ull
 #define CHUNK (2ull << 20)
-#define MSR_IA32_TSC_INDEX 0x10 /* SDM Vol. 4, table 2-2 */
 
 struct vm_pool {
 	pthread_mutex_t lock; /* idle[], stats: held only to take or put a shell */
@@ -149,37 +146,13 @@ static void apply_overlay(struct vm *vm, const struct snapshot *s)
 	}
 }
 
-/*
- * KVM takes a host write of IA32_TSC that lies within a second of the
- * vCPU's running TSC as a synchronisation and keeps the running value
- * (kvm_synchronize_tsc), so KVM_SET_MSRS alone lets a clone's TSC run on
- * across resets. Where KVM has the vCPU TSC offset attribute (Linux 5.16+),
- * set the offset so the guest TSC reads the snapshot's value now (no TSC
- * scaling: cowvm never sets a TSC frequency). Elsewhere the MSR write is
- * all there is (docs/snapshots.md).
- */
-static int restore_tsc(struct vcpu *v, const struct vcpu_state *st, struct vmm_err *e)
-{
-	struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET };
-	if (ioctl(v->fd, KVM_HAS_DEVICE_ATTR, &a))
-		return 0;
-	for (uint32_t i = 0; i < st->nmsrs; i++) {
-		if (st->msrs[i].index != MSR_IA32_TSC_INDEX)
-			continue;
-		uint64_t offset = st->msrs[i].data - __rdtsc();
-		a.addr = (uintptr_t)&offset;
-		int r = KVM_IOCTL(v->fd, KVM_SET_DEVICE_ATTR, &a, e);
-		return r < 0 ? r : 0;
-	}
-	return 0;
-}
-
 static int restore_vcpus(struct vm *vm, const struct snapshot *s, struct vmm_err *e)
 {
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		int r = vcpu_state_restore(v->fd, &s->meta.vcpu[i], e);
-		r = r ?: restore_tsc(v, &s->meta.vcpu[i], e);
+		if (v->tsc_offset_attr)
+			r = r ?: vcpu_state_restore_tsc(v->fd, &s->meta.vcpu[i], e);
 		if (r)
 			return r;
 		v->parked = (s->meta.parked_mask >> i) & 1;
@@ -217,7 +190,7 @@ static int restore_run_state(struct vm *vm, struct vmm_err *e)
 	int r = 0;
 	for (unsigned i = 0; !r && i < vm->nvcpus; i++)
 		r = vcpu_drain_io(&vm->vcpus[i], e);
-	if (!r && s->meta.has_clock) {
+	if (!r) {
 		struct kvm_clock_data c = { .clock = s->meta.clock };
 		r = KVM_IOCTL(vm->vm_fd, KVM_SET_CLOCK, &c, e);
 		r = r < 0 ? r : 0;

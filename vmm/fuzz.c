@@ -50,6 +50,22 @@ static int new_clone(struct fuzz *f, struct vmm_err *e)
 	return r;
 }
 
+int fuzz_config_resolve(struct fuzz_config *c, struct vmm_err *e)
+{
+	bool warm = c->target && !strcmp(c->target, "warm");
+	if (!c->mem_size)
+		c->mem_size = warm ? 512 * MiB : 64 * MiB;
+	if (!c->mib)
+		c->mib = 256;
+	if (!c->timeout_ms)
+		c->timeout_ms = 1000;
+	/* The warm target builds its state in guest RAM before its snapshot. */
+	if (warm && c->mib >= c->mem_size / MiB)
+		return vmm_fail(e, -EINVAL, "warm state of %llu MiB with %llu MiB of guest memory: give --mem more than --mib",
+		                (unsigned long long)c->mib, (unsigned long long)(c->mem_size / MiB));
+	return 0;
+}
+
 int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e)
 {
 	*out = NULL;
@@ -57,18 +73,19 @@ int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e)
 	if (!f)
 		return vmm_fail(e, -ENOMEM, "out of memory");
 	f->cfg = *c;
-	int warm = c->target && !strcmp(c->target, "warm");
-	if (!f->cfg.mem_size)
-		f->cfg.mem_size = warm ? 512 * MiB : 64 * MiB;
-	if (!f->cfg.timeout_ms)
-		f->cfg.timeout_ms = 1000;
+	int r = fuzz_config_resolve(&f->cfg, e);
+	if (r) {
+		free(f);
+		return r;
+	}
+	c = &f->cfg;
 	char spec[96];
 	snprintf(spec, sizeof(spec), "fuzz:target=%s,mib=%llu", c->target ? c->target : "",
-	         (unsigned long long)(c->mib ? c->mib : 256));
+	         (unsigned long long)c->mib);
 	struct vm_config vc = { .mem_size = f->cfg.mem_size, .nvcpus = 1, .timeout_ms = 120000,
 	                        .snapshots = true, .coverage_size = c->cov_size,
 	                        .console = c->console, .console_ctx = c->console_ctx };
-	int r = wl_parse(spec, &vc.workload, e);
+	r = wl_parse(spec, &vc.workload, e);
 	struct vm *boot = NULL;
 	r = r ?: vm_create(&vc, &boot, e);
 	if (!r && c->cov_size)

@@ -35,6 +35,11 @@ struct fuzz_config {
 
 struct fuzz;
 
+/* Fill in c's defaults (memory, warm-state size, timeout) and check what
+ * the guest would refuse before its snapshot (a warm state that does not
+ * fit in guest memory): -EINVAL with a message. fuzz_open does it too; the
+ * CLI calls it first to tell bad arguments from failures. */
+int fuzz_config_resolve(struct fuzz_config *c, struct vmm_err *e);
 /* Boot the target, run it to its snapshot, take it, prepare the first VM. */
 int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e);
 /* Run one input (truncated to what the input buffer holds) and reset. */

@@ -381,7 +381,6 @@ int snapshot_take(struct vm *vm, struct snapshot **out, struct vmm_err *e)
 	r = KVM_IOCTL(vm->vm_fd, KVM_GET_CLOCK, &clk, e);
 	r = r < 0 ? r : 0;
 	m.clock = clk.clock;
-	m.has_clock = true;
 	for (unsigned i = 0; !r && i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		if (v->parked)

@@ -44,7 +44,6 @@ struct snap_meta {
 	 * snapshot was taken: set again (KVM_SET_CLOCK) before a clone or a
 	 * reset clone runs, so guest time restarts from here. */
 	uint64_t clock;
-	bool has_clock;
 	struct wl_request workload;
 	struct vcpu_state *vcpu;   /* nvcpus entries (copied by the constructors) */
 };

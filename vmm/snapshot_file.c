@@ -404,8 +404,7 @@ int snapshot_save(const struct snapshot *s, const char *path, struct vmm_err *e)
 	h.nvcpus = m->nvcpus;
 	h.parked_mask = m->parked_mask;
 	h.hc_gpa = m->hc_gpa;
-	h.flags = m->has_clock ? SNAPFILE_FLAG_CLOCK : 0;
-	h.clock = m->has_clock ? m->clock : 0;
+	h.clock = m->clock;
 	const struct vm_layout *l = &m->layout;
 	uint64_t lay[6] = { l->heap_base, l->heap_size, l->in_base, l->in_size, l->out_base, l->out_size };
 	memcpy(h.layout, lay, sizeof(lay));
@@ -624,8 +623,7 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 	int layer = h->kind == SNAPFILE_KIND_LAYER;
 	if (h->kind != SNAPFILE_KIND_ROOT && !layer)
 		return BAD(-EINVAL, "unknown snapshot kind %u in %s", h->kind, path);
-	if ((h->flags & ~SNAPFILE_FLAG_CLOCK) || (!(h->flags & SNAPFILE_FLAG_CLOCK) && h->clock) ||
-	    h->reserved0 || h->reserved[0] || h->reserved[1] || h->reserved[2] || h->reserved[3])
+	if (h->flags || h->reserved0 || h->reserved[0] || h->reserved[1] || h->reserved[2] || h->reserved[3])
 		return BAD(-EINVAL, "nonzero reserved header field in snapshot file %s", path);
 	if (h->page_size != SNAPFILE_PAGE)
 		return BAD(-EINVAL, "bad page size %u in snapshot file %s", h->page_size, path);
@@ -683,7 +681,6 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 	m->nvcpus = h->nvcpus;
 	m->parked_mask = h->parked_mask;
 	m->hc_gpa = h->hc_gpa;
-	m->has_clock = h->flags & SNAPFILE_FLAG_CLOCK;
 	m->clock = h->clock;
 	m->layout = (struct vm_layout){ h->layout[0], h->layout[1], h->layout[2],
 	                                h->layout[3], h->layout[4], h->layout[5] };

@@ -48,8 +48,7 @@ int snapshot_load(const char *path, struct snapshot **out, struct vmm_err *e);
 /* ---- the on-disk format (exposed for tests and tools) ------------------ */
 
 #define SNAPFILE_MAGIC "COWVMSNP" /* 8 bytes, no NUL */
-#define SNAPFILE_VERSION 2 /* 2: the VM clock (flags, clock) */
-#define SNAPFILE_FLAG_CLOCK 1u /* header.clock holds the VM clock */
+#define SNAPFILE_VERSION 2 /* 2: the VM clock (header.clock) */
 #define SNAPFILE_KIND_ROOT 0
 #define SNAPFILE_KIND_LAYER 1
 #define SNAPFILE_PAGE 4096u
@@ -72,7 +71,7 @@ struct snapfile_header {
 	uint64_t meta_sum;           /*  24 XXH64 of [0, data_offset), this field as 0: the file's ID */
 	uint64_t data_sum;           /*  32 XXH64 of [data_offset, file_size) */
 	uint32_t kind;               /*  40 SNAPFILE_KIND_* */
-	uint32_t flags;              /*  44 SNAPFILE_FLAG_* */
+	uint32_t flags;              /*  44 0 */
 	uint64_t mem_size;           /*  48 multiple of 2 MiB, VM_MEM_MIN..VM_MEM_MAX */
 	uint32_t nvcpus;             /*  56 1..COWVM_MAX_VCPUS */
 	uint32_t parked_mask;        /*  60 bits below nvcpus only */
@@ -89,7 +88,7 @@ struct snapfile_header {
 	uint64_t parent_size;        /* 200 layer: the parent file's file_size */
 	uint32_t parent_path_len;    /* 208 layer: bytes of the parent path */
 	uint32_t reserved0;          /* 212 0 */
-	uint64_t clock;              /* 216 VM clock, ns (KVM_GET_CLOCK), if SNAPFILE_FLAG_CLOCK */
+	uint64_t clock;              /* 216 VM clock, ns (KVM_GET_CLOCK) */
 	uint64_t reserved[4];        /* 224 0 */
 };
 

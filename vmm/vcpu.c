@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "fault_inject.h"
@@ -31,6 +32,8 @@ int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
 	}
 	v->run = run;
 	v->run_size = run_size;
+	struct kvm_device_attr tsc = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET };
+	v->tsc_offset_attr = ioctl(fd, KVM_HAS_DEVICE_ATTR, &tsc) == 0;
 	if (cpuid) {
 		int r = KVM_IOCTL(fd, KVM_SET_CPUID2, cpuid, e);
 		if (r < 0) {
@@ -50,6 +53,17 @@ void vcpu_destroy(struct vcpu *v)
 		close(v->fd);
 	v->run = NULL;
 	v->fd = -1;
+}
+
+/* The data of a KVM_EXIT_IO inside kvm_run, or NULL if KVM's data_offset
+ * and size * count would reach outside the mapping. */
+static uint8_t *io_data(const struct vcpu *v)
+{
+	const struct kvm_run *run = v->run;
+	if (run->io.data_offset > v->run_size ||
+	    (uint64_t)run->io.size * run->io.count > v->run_size - run->io.data_offset)
+		return NULL;
+	return (uint8_t *)run + run->io.data_offset;
 }
 
 int vcpu_run(struct vcpu *v, struct vcpu_exit *x, struct vmm_err *e)
@@ -81,10 +95,9 @@ int vcpu_run(struct vcpu *v, struct vcpu_exit *x, struct vmm_err *e)
 		x->io.out = run->io.direction == KVM_EXIT_IO_OUT;
 		x->io.count = run->io.count;
 		/* data_offset is KVM's, but check it stays inside the mapping. */
-		if (run->io.data_offset > v->run_size ||
-		    (uint64_t)run->io.size * run->io.count > v->run_size - run->io.data_offset)
+		x->io.data = io_data(v);
+		if (!x->io.data)
 			return vmm_fail(e, -EIO, "KVM_EXIT_IO data outside kvm_run");
-		x->io.data = (uint8_t *)run + run->io.data_offset;
 		break;
 	case KVM_EXIT_MMIO:
 		x->kind = VCPU_EXIT_MMIO;
@@ -146,10 +159,8 @@ int vcpu_drain_io(struct vcpu *v, struct vmm_err *e)
 		/* Unbacked memory's answer for a read fragment KVM asks for. */
 		if (run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write)
 			memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
-		else if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN &&
-		         run->io.data_offset <= v->run_size &&
-		         (uint64_t)run->io.size * run->io.count <= v->run_size - run->io.data_offset)
-			memset((uint8_t *)run + run->io.data_offset, 0xff, (size_t)run->io.size * run->io.count);
+		else if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN && io_data(v))
+			memset(io_data(v), 0xff, (size_t)run->io.size * run->io.count);
 		/* immediate_exit: KVM finishes the pending instruction (or asks
 		 * for its next fragment) and returns -EINTR before guest code. */
 		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELAXED);

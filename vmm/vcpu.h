@@ -62,6 +62,9 @@ struct vcpu {
 	 * guest code. Touched only by the thread that runs the vCPU, or with
 	 * the vCPU stopped. */
 	bool io_pending;
+	/* KVM has the vCPU TSC-offset attribute (probed once at creation):
+	 * restores set the TSC through it (vcpu_state_restore_tsc). */
+	bool tsc_offset_attr;
 };
 
 /* Create vCPU `index` of vm_fd and map its kvm_run area (run_size from

@@ -4,8 +4,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <x86intrin.h>
 
 #include "kvm_ioctl.h"
+
+#define MSR_IA32_TSC 0x10 /* SDM Vol. 4, table 2-2 */
 
 int msr_list_get(int kvm_fd, struct msr_list *l, struct vmm_err *e)
 {
@@ -135,4 +138,18 @@ int vcpu_state_restore(int fd, const struct vcpu_state *s, struct vmm_err *e)
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_VCPU_EVENTS, &ev, e);
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_DEBUGREGS, &s->debugregs, e);
 	return r < 0 ? r : 0;
+}
+
+int vcpu_state_restore_tsc(int fd, const struct vcpu_state *s, struct vmm_err *e)
+{
+	for (uint32_t i = 0; i < s->nmsrs && i < VCPU_STATE_MAX_MSRS; i++) {
+		if (s->msrs[i].index != MSR_IA32_TSC)
+			continue;
+		uint64_t offset = s->msrs[i].data - __rdtsc();
+		struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+		                             .addr = (uintptr_t)&offset };
+		int r = KVM_IOCTL(fd, KVM_SET_DEVICE_ATTR, &a, e);
+		return r < 0 ? r : 0;
+	}
+	return 0;
 }

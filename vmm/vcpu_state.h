@@ -41,5 +41,13 @@ int msr_list_get(int kvm_fd, struct msr_list *l, struct vmm_err *e);
 int vcpu_state_save(int vcpu_fd, const struct msr_list *msrs, struct vcpu_state *s,
                     struct vmm_err *e);
 int vcpu_state_restore(int vcpu_fd, const struct vcpu_state *s, struct vmm_err *e);
+/* KVM takes a host write of IA32_TSC that lies within a second of the
+ * vCPU's running TSC as a synchronisation and keeps the running value
+ * (kvm_synchronize_tsc), so vcpu_state_restore's MSR write alone lets a
+ * clone's TSC run on across resets. This sets the vCPU's TSC offset
+ * (KVM_VCPU_TSC_OFFSET, Linux 5.16+: only where vcpu.tsc_offset_attr) so
+ * the guest TSC reads s's value now (cowvm sets no TSC frequency, so no
+ * scaling). Call it after vcpu_state_restore. */
+int vcpu_state_restore_tsc(int vcpu_fd, const struct vcpu_state *s, struct vmm_err *e);
 
 #endif

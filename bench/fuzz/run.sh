@@ -5,10 +5,10 @@
 # (tests/security, suite unit) replay the stored inputs on every test run.
 #
 # Harnesses (tests/security/fuzz_*.c, default: all four):
-#   snapshot_file  snapshot_load()            vmm/snapshot_file.c
-#   elf_loader     elf_load()                 vmm/elf_loader.c
+#   snapshot_file  snapshot_load()            vmm/snapshot/snapshot_file.c
+#   elf_loader     elf_load()                 vmm/boot/elf_loader.c
 #   fdt            the guest's FDT reader     guest-stub/fdt.c (host build)
-#   hypercall      vm_handle_mmio/io()        vmm/devices.c
+#   hypercall      vm_handle_mmio/io()        vmm/devices/devices.c
 #
 # Everything goes to build-fuzz/: objects, the fuzzers, a working corpus per
 # harness (started from tests/security/corpus/NAME and kept between runs),

@@ -1,7 +1,7 @@
 /*
  * cowbench.h - `cowvm bench`: the benchmark suites of docs/benchmarks.md as a
  * library (bench/libcowbench), linked into the cowvm executable
- * (vmm/cli_bench.c) and into snap-bench.
+ * (vmm/cli/cli_bench.c) and into snap-bench.
  *
  *   cowvm bench [SUITE...] [--sizes 64M,256M,512M,1G,4G] [--repeat N]
  *               [--json FILE] [--plot DIR] [--quick]

@@ -5,7 +5,7 @@
  * Random sequences of clone / write / protect / discard / clear-dirty / pin
  * / unpin / remap / split / reset / cow-switch / destroy over a tree of VMs
  * (at least MIN_VMS = 50 created, clones of clones among them). The frame
- * store holds NO bytes, like the product's (vmm/ram_frames.c): nothing a
+ * store holds NO bytes, like the product's (vmm/memory/ram_frames.c): nothing a
  * byte copy could paper over. After every step, for every live VM:
  *   - every model page is mapped or not, writable, pinned and written
  *     exactly as the model says (gpt_lookup flags);

@@ -1,5 +1,5 @@
 /*
- * fuzz_elf_loader.c - fuzz harness for elf_load() (vmm/elf_loader.c).
+ * fuzz_elf_loader.c - fuzz harness for elf_load() (vmm/boot/elf_loader.c).
  *
  * Input: the guest ELF image, loaded as vm_create() loads it: into a 4 MiB
  * guest (the smallest VM) through the window [COWVM_GPA_IMAGE_MIN,

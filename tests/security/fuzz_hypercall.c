@@ -1,6 +1,6 @@
 /*
  * fuzz_hypercall.c - fuzz harness for the hypercall decoder and the port /
- * MMIO devices (vmm/devices.c), through the public vm_handle_mmio() and
+ * MMIO devices (vmm/devices/devices.c), through the public vm_handle_mmio() and
  * vm_handle_io(), with no KVM: a struct vm whose guest RAM (vm->mem) is a
  * malloc'd buffer of exactly its size (ASan sees any access past it).
  *

@@ -1,5 +1,5 @@
 /*
- * fuzz_snapshot_file.c - fuzz harness for snapshot_load() (vmm/snapshot_file.c).
+ * fuzz_snapshot_file.c - fuzz harness for snapshot_load() (vmm/snapshot/snapshot_file.c).
  *
  * Input: one control byte, then the file(s):
  *

@@ -1,6 +1,6 @@
 /*
  * test_dirty_ring_bounds.c - dirty-ring entries are bounds-checked before
- * they reach the GPT (vmm/dirty_log.c dirty_ring_harvest): an entry for
+ * they reach the GPT (vmm/kvm/dirty_log.c dirty_ring_harvest): an entry for
  * another memslot or a frame past guest RAM stops the harvest with -EIO and
  * is never handed to the callback. The ring is a plain array here (what KVM
  * would share with us through the vCPU mmap); no KVM needed. The closing

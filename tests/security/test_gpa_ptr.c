@@ -1,5 +1,5 @@
 /*
- * test_gpa_ptr.c - gpa_ptr() (vmm/guest_mem.h), the one place a guest
+ * test_gpa_ptr.c - gpa_ptr() (vmm/memory/guest_mem.h), the one place a guest
  * address and length become a host pointer: every byte of [gpa, gpa + len)
  * inside RAM, no wrap-around, len 0 allowed up to the end. Also
  * vm_guest_read/vm_guest_write, the host's bounds-checked accessors.

@@ -282,7 +282,7 @@ Test(chaos, hostile_clones_are_reset_to_their_snapshot, .timeout = 600)
  * there, and reset must undo it like any guest write, else the next clone
  * on the shell (another tenant, the next fuzz input) starts from changed
  * memory (issue #10 item 1). Seen failing before 302c83a, when
- * vmm/devices.c wrote `ret` with memcpy: "first gpa 0x3000: byte +0x30 is
+ * vmm/devices/devices.c wrote `ret` with memcpy: "first gpa 0x3000: byte +0x30 is
  * 0xda, snapshot 0".
  */
 Test(chaos, hypercall_blocks_in_unwritten_pages_are_reset, .timeout = 120)

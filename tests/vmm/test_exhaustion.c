@@ -1,7 +1,7 @@
 /*
  * test_exhaustion.c - resource exhaustion: every memfd_create, mmap, KVM
  * ioctl, GPT table and frame allocation that clone, reset and snapshot make
- * is failed in turn (vmm/fault_inject.h). Each failure must come back as an
+ * is failed in turn (vmm/base/fault_inject.h). Each failure must come back as an
  * error with a message, and leave no partial state: no fd, table, frame or
  * snapshot reference leaked, the snapshot still clones correctly, a failed
  * reset can be retried to the exact snapshot state. Each loop also proves
@@ -86,7 +86,7 @@ static const char *site_name(enum fault_site s)
 	return n[s];
 }
 
-/* What each site returns when it fails (vmm/fault_inject.h's callers). */
+/* What each site returns when it fails (vmm/base/fault_inject.h's callers). */
 static int injected_error(enum fault_site s)
 {
 	static const int e[] = { -EMFILE, -ENOMEM, -EIO, -ENOMEM, -ENOMEM };

@@ -102,6 +102,9 @@ struct cowvm_hcall {
 #define COWVM_EXIT_TIMEOUT     202 /* --timeout expired */
 #define COWVM_EXIT_SHUTDOWN    203 /* triple fault / shutdown */
 #define COWVM_EXIT_VMM_ERROR   204 /* KVM or VMM failure (entry failure, emulation error) */
+/* Linux guests (`cowvm run --kernel`): an ACPI power-off (S5) exits 0. */
+#define COWVM_EXIT_REBOOT      205 /* guest asked for a reset (i8042 0xfe, ACPI reset register) */
+#define COWVM_EXIT_HALT        206 /* every vCPU halted with interrupts off (Linux `halt`) */
 
 /* ---- workload parameters shared with host-side checks ---------------------- */
 /* memtouch: the value written to page p (index in the buffer) in iteration

@@ -11,6 +11,7 @@
 /* ---- guest-physical layout (RAM is one slot at [0, mem_size)) ---------- */
 #define PC_GPA_GDT        0x001000ull /* boot GDT: __BOOT_CS 0x10, __BOOT_DS 0x18 */
 #define PC_GPA_ZERO_PAGE  0x007000ull /* struct boot_params (4 KiB) */
+#define PC_BOOT_STACK_TOP 0x009000ull /* RSP at the 64-bit entry (page 0x8000) */
 #define PC_GPA_PGTABLES   0x010000ull /* identity map of [0, 4 GiB), 2 MiB pages */
 #define PC_PGTABLES_END   0x080000ull
 #define PC_GPA_CMDLINE    0x080000ull /* kernel command line, NUL-terminated */

@@ -9,12 +9,17 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "console_input.h"
+#include "linux_vm.h"
+#include "pc_devices.h"
+#include "pc_layout.h"
 #include "size_parse.h"
 #include "snapshot.h"
 #include "snapshot_file.h"
 #include "vm.h"
 
 #define GUEST_FILE_MAX (64u << 20)
+#define KERNEL_FILE_MAX (256u << 20)
 
 void cli_run_usage(FILE *f)
 {
@@ -22,9 +27,21 @@ void cli_run_usage(FILE *f)
 	        "usage: cowvm run [--mem SIZE] [--vcpus N] [--timeout MS]\n"
 	        "                 [--workload NAME[:k=v,...]] [--guest PATH] [--reports]\n"
 	        "                 [--snapshot-out FILE]\n"
+	        "       cowvm run --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
+	        "                 [--mem SIZE] [--vcpus N] [--timeout MS]\n"
 	        "\n"
 	        "Boot a guest on KVM, print its console (COM1 and the write hypercall)\n"
 	        "on stdout and exit with the guest's exit status.\n"
+	        "\n"
+	        "With --kernel, boot a Linux bzImage (boot protocol 2.12+, 64-bit entry)\n"
+	        "on a small PC (docs/linux-guests.md): its COM1 is the console, stdin is\n"
+	        "typed into COM1 (a terminal is put in raw mode; Ctrl-A x quits). The\n"
+	        "run ends when the guest powers off (exit 0), resets (exit %d), halts\n"
+	        "(exit %d) or triple-faults (exit %d).\n"
+	        "  --kernel PATH     the bzImage (e.g. /boot/vmlinuz-*)\n"
+	        "  --initrd PATH     an initramfs, placed as the kernel header allows\n"
+	        "  --cmdline STR     the kernel command line (default \"%s\")\n"
+	        "                    --mem defaults to %llu MiB and may be at most %llu MiB\n"
 	        "\n"
 	        "  --mem SIZE        guest RAM, e.g. 64M, 1G (multiple of 2 MiB, 4M..64G;\n"
 	        "                    default 64M)\n"
@@ -48,6 +65,8 @@ void cli_run_usage(FILE *f)
 	        "%d; a triple fault exits %d; a KVM failure exits %d; bad arguments, a bad\n"
 	        "guest image, a --guest that is not a regular file, an unusable\n"
 	        "--snapshot-out target or a missing /dev/kvm exit %d.\n",
+	        COWVM_EXIT_REBOOT, COWVM_EXIT_HALT, COWVM_EXIT_SHUTDOWN, PC_DEFAULT_CMDLINE,
+	        PC_DEFAULT_MEM >> 20, PC_MEM_MAX >> 20,
 	        COWVM_MAX_VCPUS, COWVM_EXIT_TIMEOUT, wl_help(), COWVM_EXIT_EXCEPTION,
 	        COWVM_EXIT_SHUTDOWN, COWVM_EXIT_VMM_ERROR, COWVM_EXIT_USAGE);
 }
@@ -77,6 +96,74 @@ static void print_reports(int show, const struct vm_result *before, const struct
 			        (unsigned long long)phase[p]->reports[i].value);
 }
 
+/* The exit code and stderr line for how a run ended (res.end). */
+static int exit_code_for(const struct vm_result *res, int r, const struct vmm_err *err)
+{
+	switch (res->end) {
+	case VM_END_EXIT: return res->status;
+	case VM_END_POWEROFF: return 0;
+	default: break;
+	}
+	fprintf(stderr, "cowvm: %s\n", r ? err->msg : res->msg);
+	switch (res->end) {
+	case VM_END_EXCEPTION:
+	case VM_END_ABORT: return COWVM_EXIT_EXCEPTION;
+	case VM_END_TIMEOUT: return COWVM_EXIT_TIMEOUT;
+	case VM_END_SHUTDOWN: return COWVM_EXIT_SHUTDOWN;
+	case VM_END_REBOOT: return COWVM_EXIT_REBOOT;
+	case VM_END_HALT: return COWVM_EXIT_HALT;
+	default: return COWVM_EXIT_VMM_ERROR;
+	}
+}
+
+/* Ctrl-A x on a terminal: end the run as a timeout would. */
+static void quit_run(void *vm)
+{
+	vm_stop(vm, VM_END_TIMEOUT, 0, NULL, "stopped from the console (Ctrl-A x)");
+}
+
+/* `run --kernel`: read the files, boot, relay stdin to COM1 while it runs. */
+static int run_linux(struct vm_config *cfg, const char *kernel_path, const char *initrd_path)
+{
+	char why[300];
+	void *kernel = NULL, *initrd = NULL;
+	int r = cli_read_file(kernel_path, KERNEL_FILE_MAX, 0, &kernel, &cfg->kernel_len, why, sizeof(why));
+	if (r) {
+		fprintf(stderr, "cowvm run: cannot read kernel '%s': %s\n", kernel_path, why);
+		return cli_exit_for(r);
+	}
+	cfg->kernel = kernel;
+	if (initrd_path) {
+		r = cli_read_file(initrd_path, PC_MEM_MAX, 0, &initrd, &cfg->initrd_len, why, sizeof(why));
+		if (r) {
+			fprintf(stderr, "cowvm run: cannot read initrd '%s': %s\n", initrd_path, why);
+			free(kernel);
+			return cli_exit_for(r);
+		}
+		cfg->initrd = initrd;
+	}
+	struct vmm_err err = { 0 };
+	struct vm *vm;
+	r = vm_create(cfg, &vm, &err);
+	free(kernel);
+	free(initrd);
+	if (r) {
+		fprintf(stderr, "cowvm run: %s\n", err.msg);
+		return cli_exit_for(r);
+	}
+	struct console_input *in = NULL;
+	if (console_input_start(&in, STDIN_FILENO, &vm->pc->com1, quit_run, vm, &err))
+		fprintf(stderr, "cowvm run: no console input: %s\n", err.msg); /* output still works */
+	struct vm_result res = { .end = VM_END_ERROR };
+	r = vm_run(vm, &res, &err);
+	if (in)
+		console_input_stop(in);
+	fflush(stdout);
+	int code = exit_code_for(&res, r, &err);
+	vm_destroy(vm);
+	return code;
+}
+
 int cli_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -84,8 +171,12 @@ int cli_run(int argc, char **argv)
 		{ "timeout", required_argument, 0, 't' }, { "workload", required_argument, 0, 'w' },
 		{ "guest", required_argument, 0, 'g' },   { "reports", no_argument, 0, 'r' },
 		{ "snapshot-out", required_argument, 0, 's' },
+		{ "kernel", required_argument, 0, 'k' },  { "initrd", required_argument, 0, 'i' },
+		{ "cmdline", required_argument, 0, 'l' },
 		{ "help", no_argument, 0, 'h' },          { 0, 0, 0, 0 },
 	};
+	const char *kernel_path = NULL, *initrd_path = NULL;
+	bool mem_given = false, workload_given = false;
 	const char *snap_out = NULL;
 	struct vm_config cfg = { .mem_size = 64ull << 20, .nvcpus = 1 };
 	struct vmm_err err = { 0 };
@@ -99,6 +190,7 @@ int cli_run(int argc, char **argv)
 		case 'm':
 			if (cli_parse_mem("run", optarg, &cfg.mem_size))
 				return COWVM_EXIT_USAGE;
+			mem_given = true;
 			break;
 		case 'c':
 			if (parse_u64_arg(optarg, &n) || !n || n > COWVM_MAX_VCPUS)
@@ -110,7 +202,10 @@ int cli_run(int argc, char **argv)
 				return cli_usage_error("run", "bad timeout '%s' (1..86400000 ms)", optarg);
 			cfg.timeout_ms = n;
 			break;
-		case 'w': workload = optarg; break;
+		case 'w': workload = optarg; workload_given = true; break;
+		case 'k': kernel_path = optarg; break;
+		case 'i': initrd_path = optarg; break;
+		case 'l': cfg.cmdline = optarg; break;
 		case 'g': guest_path = optarg; break;
 		case 'r': show_reports = 1; break;
 		case 's': snap_out = optarg; break;
@@ -121,6 +216,15 @@ int cli_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+	if (kernel_path) {
+		if (guest_path || workload_given || snap_out)
+			return cli_usage_error("run", "%s", "--kernel boots Linux: --guest, --workload and --snapshot-out do not apply");
+		if (!mem_given)
+			cfg.mem_size = PC_DEFAULT_MEM;
+		return run_linux(&cfg, kernel_path, initrd_path);
+	}
+	if (initrd_path || cfg.cmdline)
+		return cli_usage_error("run", "%s", "--initrd and --cmdline need --kernel");
 	if (wl_parse(workload, &cfg.workload, &err))
 		return cli_usage_error("run", "%s", err.msg);
 	char why[300];
@@ -171,27 +275,7 @@ int cli_run(int argc, char **argv)
 		r = vm_run(vm, &res, &err);
 	}
 	fflush(stdout);
-	int code;
-	switch (res.end) {
-	case VM_END_EXIT: code = res.status; break;
-	case VM_END_EXCEPTION:
-	case VM_END_ABORT:
-		fprintf(stderr, "cowvm: %s\n", res.msg);
-		code = COWVM_EXIT_EXCEPTION;
-		break;
-	case VM_END_TIMEOUT:
-		fprintf(stderr, "cowvm: %s\n", res.msg);
-		code = COWVM_EXIT_TIMEOUT;
-		break;
-	case VM_END_SHUTDOWN:
-		fprintf(stderr, "cowvm: %s\n", res.msg);
-		code = COWVM_EXIT_SHUTDOWN;
-		break;
-	default:
-		fprintf(stderr, "cowvm: %s\n", r ? err.msg : res.msg);
-		code = COWVM_EXIT_VMM_ERROR;
-		break;
-	}
+	int code = exit_code_for(&res, r, &err);
 	print_reports(show_reports, &before, &res);
 	vm_destroy(vm);
 	free(img);

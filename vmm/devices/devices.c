@@ -9,12 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pc_devices.h"
 #include "vm.h"
 
 #define COM1_LSR (COWVM_COM1_PORT + 5)
 #define LSR_THRE_TEMT 0x60 /* transmitter empty: polled drivers may send */
 
-static void console_write(struct vm *vm, const char *buf, size_t len)
+void vm_console_write(struct vm *vm, const char *buf, size_t len)
 {
 	if (vm->cfg.console) {
 		vm->cfg.console(vm->cfg.console_ctx, buf, len);
@@ -47,7 +48,7 @@ static enum vm_action hc_write(struct vm *vm, struct vcpu *v, struct cowvm_hcall
 		hc->ret = -EFAULT;
 		return VM_CONTINUE;
 	}
-	console_write(vm, p, hc->args[1]);
+	vm_console_write(vm, p, hc->args[1]);
 	hc->ret = 0;
 	return VM_CONTINUE;
 }
@@ -196,6 +197,12 @@ enum vm_action vm_handle_mmio(struct vm *vm, struct vcpu *v, const struct vcpu_e
 enum vm_action vm_handle_io(struct vm *vm, struct vcpu *v, const struct vcpu_exit *x)
 {
 	uint16_t port = x->io.port;
+	if (vm->pc) {
+		bool handled;
+		enum vm_action a = pc_handle_io(vm, v, x, &handled);
+		if (handled)
+			return a;
+	}
 	if (port >= COWVM_HC_PORT && port <= COWVM_HC_PORT_END) {
 		if (x->io.out && port == COWVM_HC_PORT && x->io.size == 4 && x->io.count == 1) {
 			uint32_t gpa;
@@ -209,7 +216,7 @@ enum vm_action vm_handle_io(struct vm *vm, struct vcpu *v, const struct vcpu_exi
 	if (port == COWVM_COM1_PORT && x->io.out) {
 		/* rep outsb sends count bytes; wider OUTs send their low byte. */
 		for (uint32_t i = 0; i < x->io.count; i++)
-			console_write(vm, (const char *)x->io.data + (size_t)i * x->io.size, 1);
+			vm_console_write(vm, (const char *)x->io.data + (size_t)i * x->io.size, 1);
 		return VM_CONTINUE;
 	}
 	if (!x->io.out) {

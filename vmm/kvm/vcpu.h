@@ -7,6 +7,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -55,6 +56,9 @@ struct vcpu {
 	pthread_t thread;
 	struct dirty_ring ring;   /* DIRTY_RING mode: this vCPU's dirty ring */
 	bool parked;              /* asked to park (COWVM_HC_PARK): not run again */
+	/* PC guests: monotonic ns since this vCPU was first seen halted with
+	 * interrupts off, 0 if it was not at its last look (vm_run.c). */
+	_Atomic long long halted_since;
 	/* The last KVM_RUN ended in an IO or MMIO exit: KVM holds the
 	 * instruction half-done and finishes it (writing registers, moving
 	 * RIP) at the start of the next KVM_RUN. Cleared by any later

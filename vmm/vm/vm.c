@@ -17,6 +17,9 @@
 #include "snapshot.h"
 #include "guest_blob.h"
 #include "kvm_ioctl.h"
+#include "linux_vm.h"
+#include "pc_cpu.h"
+#include "pc_devices.h"
 #include "x86_setup.h"
 
 #define CPUID_MAX_ENTRIES 256
@@ -88,8 +91,10 @@ static int check_shape(uint64_t mem_size, unsigned nvcpus, struct vmm_err *e)
 	return 0;
 }
 
-/* KVM VM, dirty tracking, memslot and vCPUs over vm->mem (already mapped). */
-static int shell_kvm(struct vm *vm, unsigned nvcpus, enum dirty_mode dm, struct vmm_err *e)
+/* KVM VM, dirty tracking, memslot and vCPUs over vm->mem (already mapped);
+ * for a PC also KVM's interrupt controllers and PIT, which must exist
+ * before the first vCPU, and a CPUID per vCPU (its APIC ID). */
+static int shell_kvm(struct vm *vm, unsigned nvcpus, enum dirty_mode dm, bool pc, struct vmm_err *e)
 {
 	int r = KVM_IOCTL(vm->kvm_fd, KVM_CREATE_VM, 0, e);
 	if (r < 0)
@@ -97,12 +102,16 @@ static int shell_kvm(struct vm *vm, unsigned nvcpus, enum dirty_mode dm, struct 
 	vm->vm_fd = r;
 	/* The dirty ring must be enabled before the first vCPU exists. */
 	r = dirty_log_enable(&vm->dlog, vm->kvm_fd, vm->vm_fd, dm, vm->mem.size >> 12, e);
+	r = r ?: (pc ? pc_chipset_create(vm, e) : 0);
 	r = r ?: set_memslot(vm, e);
 	int run_size = r ? r : KVM_IOCTL(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0, e);
 	r = run_size < 0 ? run_size : 0;
 	for (unsigned i = 0; !r && i < nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		r = vcpu_create(v, vm->vm_fd, i, (size_t)run_size, vm->cpuid, e);
+		struct kvm_cpuid2 *own = NULL;
+		r = pc ? pc_cpuid_for_vcpu(vm->cpuid, i, nvcpus, &own, e) : 0;
+		r = r ?: vcpu_create(v, vm->vm_fd, i, (size_t)run_size, own ? own : vm->cpuid, e);
+		free(own);
 		r = r ?: dirty_ring_map(&vm->dlog, v->fd, &v->ring, e);
 		if (!r)
 			vm->nvcpus++;
@@ -112,6 +121,12 @@ static int shell_kvm(struct vm *vm, unsigned nvcpus, enum dirty_mode dm, struct 
 
 int vm_create_shell(uint64_t mem_size, unsigned nvcpus, enum dirty_mode dm, int fd,
                     struct vm **out, struct vmm_err *e)
+{
+	return vm_create_machine(mem_size, nvcpus, dm, fd, false, out, e);
+}
+
+int vm_create_machine(uint64_t mem_size, unsigned nvcpus, enum dirty_mode dm, int fd, bool pc,
+                      struct vm **out, struct vmm_err *e)
 {
 	*out = NULL;
 	int r = check_shape(mem_size, nvcpus, e);
@@ -126,7 +141,7 @@ int vm_create_shell(uint64_t mem_size, unsigned nvcpus, enum dirty_mode dm, int 
 	r = r ?: get_cpuid(vm, e);
 	r = r ?: msr_list_get(vm->kvm_fd, &vm->msrs, e);
 	r = r ?: (fd < 0 ? guest_mem_alloc(&vm->mem, mem_size, e) : guest_mem_map_file(&vm->mem, mem_size, fd, e));
-	r = r ?: shell_kvm(vm, nvcpus, dm, e);
+	r = r ?: shell_kvm(vm, nvcpus, dm, pc, e);
 	if (r) {
 		vm_destroy(vm);
 		return r;
@@ -179,6 +194,8 @@ static int build_layout(struct vm *vm, struct bootinfo *bi, struct vmm_err *e)
 int vm_create(const struct vm_config *cfg, struct vm **out, struct vmm_err *e)
 {
 	*out = NULL;
+	if (cfg->kernel)
+		return vm_create_linux(cfg, out, e);
 	struct vm *vm;
 	int r = vm_create_shell(cfg->mem_size, cfg->nvcpus, DIRTY_OFF, -1, &vm, e);
 	if (r)
@@ -234,6 +251,7 @@ void vm_destroy(struct vm *vm)
 		gpt_destroy(vm->gpt);
 	snapshot_put(vm->snap);
 	snapshot_put(vm->clean_for);
+	pc_devices_destroy(vm);
 	for (unsigned i = 0; i < COWVM_MAX_VCPUS; i++)
 		if (vm->vcpus[i].fd >= 0)
 			vcpu_destroy(&vm->vcpus[i]);

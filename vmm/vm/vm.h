@@ -23,6 +23,7 @@
 
 struct gpt;
 struct snapshot;
+struct pc_machine;
 
 #define VM_MEM_MIN (4ull << 20)
 #define VM_MEM_MAX (64ull << 30)
@@ -54,6 +55,14 @@ struct vm_config {
 	/* Clones: private pages in a 2 MiB chunk from which reset drops the
 	 * chunk (MADV_DONTNEED) instead of copying pages back (clone.h). */
 	unsigned reset_remap_min;
+	/* A Linux guest (vm_create boots a PC, vm/linux_vm.c) when `kernel` is
+	 * set: a bzImage, an optional initramfs and the command line (NULL =
+	 * PC_DEFAULT_CMDLINE). guest_image and workload are then unused. */
+	const void *kernel;
+	size_t kernel_len;
+	const void *initrd;
+	size_t initrd_len;
+	const char *cmdline;
 };
 
 enum vm_end {
@@ -64,6 +73,9 @@ enum vm_end {
 	VM_END_ERROR,      /* KVM/VMM failure or guest misbehaviour: msg */
 	VM_END_SNAPSHOT,   /* guest asked for a snapshot (cfg.snapshots): take it */
 	VM_END_ABORT,      /* the guest's fuzz target aborted (COWVM_FUZZ_ABORT) */
+	VM_END_POWEROFF,   /* PC guest: ACPI power-off (S5) */
+	VM_END_REBOOT,     /* PC guest: reset (i8042 0xfe, ACPI reset register) */
+	VM_END_HALT,       /* PC guest: every vCPU halted with interrupts off */
 };
 
 struct vm_exception {
@@ -103,6 +115,9 @@ struct vm {
 	struct kvm_cpuid2 *cpuid;
 	struct vm_config cfg;
 	uint64_t bootinfo_gpa;
+	/* The PC devices of a Linux guest (vm/linux_vm.c); NULL for guest-stub
+	 * VMs, which have only the devices of devices.c. */
+	struct pc_machine *pc;
 
 	/* Run state. `stopping` is set once by whoever ends the run (first
 	 * writer wins under `lock`) and read by every vCPU loop. */
@@ -145,6 +160,11 @@ void vm_destroy(struct vm *vm);
 int vm_create_shell(uint64_t mem_size, unsigned nvcpus, enum dirty_mode dm, int fd,
                     struct vm **out, struct vmm_err *e);
 
+/* vm_create_shell, or with `pc` a PC shell: KVM's irqchip and PIT, CPUID
+ * with per-vCPU APIC IDs (a Linux guest's machine, vm/linux_vm.c). */
+int vm_create_machine(uint64_t mem_size, unsigned nvcpus, enum dirty_mode dm, int fd, bool pc,
+                      struct vm **out, struct vmm_err *e);
+
 /* Attach a fuzzing coverage map (host memory, e.g. the AFL++ shm; size a
  * multiple of 4 KiB, <= COWVM_COVERAGE_MAX) at COWVM_GPA_COVERAGE as memslot
  * 1: guest stores go straight into the map. It is not guest RAM: the GPT
@@ -169,6 +189,8 @@ const char *vm_vector_name(uint64_t vector);
 enum vm_action { VM_CONTINUE, VM_STOP, VM_PARK };
 enum vm_action vm_handle_io(struct vm *vm, struct vcpu *v, const struct vcpu_exit *x);
 enum vm_action vm_handle_mmio(struct vm *vm, struct vcpu *v, const struct vcpu_exit *x);
+/* Guest console bytes to cfg.console, or stdout. */
+void vm_console_write(struct vm *vm, const char *buf, size_t len);
 /* End the run with `end` unless it already ended; kicks every vCPU. */
 void vm_stop(struct vm *vm, enum vm_end end, int status, const struct vm_exception *exc,
              const char *fmt, ...) __attribute__((format(printf, 5, 6)));

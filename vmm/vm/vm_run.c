@@ -18,9 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kvm_ioctl.h"
 #include "vm.h"
 
 #define KICK_SIGNAL SIGUSR1
+#define PC_KICK_NS 50000000ll /* PC guests: every vCPU looks for a halt this often */
 
 static void kick_handler(int sig) { (void)sig; }
 
@@ -95,6 +97,46 @@ static void inline_check(struct vm *vm, struct inline_watch *w)
 		vm_stop(vm, VM_END_TIMEOUT, 0, NULL, "stopped: its watcher asked (fuzzer timeout)");
 }
 
+/*
+ * Halt detection for PC guests (Linux `halt`): KVM runs HLT itself when the
+ * irqchip is in the kernel, so a halted vCPU never exits; it only returns
+ * from KVM_RUN when kicked (the inline tick, or the supervisor's periodic
+ * kick for PC guests). At each kick a vCPU asks KVM whether it is halted
+ * with interrupts off (MP state HALTED, RFLAGS.IF = 0): nothing but an NMI
+ * or INIT can wake it then, and no device here sends those. When every
+ * vCPU has been so for HALT_GRACE_NS the VM has halted for good.
+ */
+#define HALT_GRACE_NS 200000000ll
+#define X86_RFLAGS_IF (1ull << 9)
+
+static long long mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000000000ll + t.tv_nsec;
+}
+
+static void check_halt(struct vm *vm, struct vcpu *v)
+{
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	bool off = KVM_IOCTL(v->fd, KVM_GET_MP_STATE, &mp, NULL) >= 0 && mp.mp_state == KVM_MP_STATE_HALTED &&
+	           KVM_IOCTL(v->fd, KVM_GET_REGS, &regs, NULL) >= 0 && !(regs.rflags & X86_RFLAGS_IF);
+	long long now = mono_ns();
+	if (!off) {
+		atomic_store(&v->halted_since, 0);
+		return;
+	}
+	long long zero = 0;
+	atomic_compare_exchange_strong(&v->halted_since, &zero, now);
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		long long t = atomic_load(&vm->vcpus[i].halted_since);
+		if (!vm->vcpus[i].parked && (!t || now - t < HALT_GRACE_NS))
+			return;
+	}
+	vm_stop(vm, VM_END_HALT, 0, NULL, "every vCPU halted with interrupts off (guest halt)");
+}
+
 /* One vCPU's loop; returns when the VM stops or this vCPU parks. `w` is
  * set when the vCPU runs on the caller's thread (no supervisor). */
 static void run_vcpu(struct vm *vm, struct vcpu *v, struct inline_watch *w)
@@ -120,6 +162,8 @@ static void run_vcpu(struct vm *vm, struct vcpu *v, struct inline_watch *w)
 		case VCPU_EXIT_INTR:
 			if (w)
 				inline_check(vm, w);
+			if (vm->pc)
+				check_halt(vm, v);
 			break;     /* a kick: the loop condition decides */
 		case VCPU_EXIT_DIRTY_RING_FULL:
 			/* Only this thread touches this vCPU's ring while it runs;
@@ -268,6 +312,7 @@ int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
 	struct timespec deadline;
 	if (vm->cfg.timeout_ms)
 		deadline_after(&deadline, vm->cfg.timeout_ms);
+	long long last_kick = mono_ns();
 	pthread_mutex_lock(&mu);
 	for (;;) {
 		unsigned done = 0;
@@ -286,7 +331,17 @@ int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
 			pthread_mutex_lock(&mu);
 			continue;
 		}
-		if (pthread_cond_timedwait(&cv, &mu, &tick) == ETIMEDOUT && vm->cfg.timeout_ms) {
+		int waited = pthread_cond_timedwait(&cv, &mu, &tick);
+		if (vm->pc && waited == ETIMEDOUT && mono_ns() - last_kick >= PC_KICK_NS) {
+			/* Let halted vCPUs look at themselves (check_halt): a
+			 * signal only, no immediate_exit, so a running vCPU just
+			 * re-enters KVM_RUN. */
+			last_kick = mono_ns();
+			for (unsigned i = 0; i < started; i++)
+				if (!atomic_load(&th[i].done))
+					pthread_kill(runv[i]->thread, KICK_SIGNAL);
+		}
+		if (waited == ETIMEDOUT && vm->cfg.timeout_ms) {
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if (now.tv_sec > deadline.tv_sec ||

@@ -147,6 +147,8 @@ bool pc_power_io(struct pc_power *p, uint16_t port, bool write, uint8_t *val,
 	enum pc_power_event r = PC_POWER_NONE;
 	uint8_t in = 0;
 
+	if (ev)
+		*ev = PC_POWER_NONE;
 	switch (port) {
 	case PC_PORT_SLEEP_CTL:
 		if (write)

@@ -30,7 +30,8 @@ void pc_power_init(struct pc_power *p);
  * PC_PORT_I8042_DATA/CMD. Returns true if the port is one of these (the access
  * was handled: *val filled for reads), false otherwise (*val untouched).
  * *ev (if ev) says whether the guest asked for power-off or reset; it is
- * PC_POWER_NONE for every other access.
+ * PC_POWER_NONE for every other access, unhandled ports included. After
+ * PC_POWER_RESET the caller re-initialises the state (a reset PC).
  */
 bool pc_power_io(struct pc_power *p, uint16_t port, bool write, uint8_t *val,
 		 enum pc_power_event *ev);

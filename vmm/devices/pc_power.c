@@ -61,9 +61,6 @@
 #define I8042_CMD_SELF_TEST  0xaa
 #define I8042_SELF_TEST_OK   0x55
 #define I8042_CMD_WRITE_OUTP 0xd1
-#define I8042_CMD_WRITE_KBD_BUF 0xd2
-#define I8042_CMD_WRITE_AUX_BUF 0xd3
-#define I8042_CMD_WRITE_AUX  0xd4
 #define I8042_CMD_PULSE_BASE 0xf0 /* 0xf0-0xff: pulse lines whose bit (3:0) is 0 */
 #define I8042_LINE_RESET     0x01 /* output line 0: CPU reset */
 #define I8042_OUTP_RESET     0x01 /* output port bit 0: 0 = CPU held in reset */
@@ -105,9 +102,6 @@ static enum pc_power_event i8042_command(struct pc_power *p, uint8_t cmd)
 		break;
 	case I8042_CMD_WRITE_CTR:
 	case I8042_CMD_WRITE_OUTP:
-	case I8042_CMD_WRITE_KBD_BUF:
-	case I8042_CMD_WRITE_AUX_BUF:
-	case I8042_CMD_WRITE_AUX:
 		p->i8042_pending = cmd;
 		break;
 	default:
@@ -127,7 +121,8 @@ static enum pc_power_event i8042_data(struct pc_power *p, uint8_t byte)
 		p->i8042_cmd_byte = byte;
 	else if (cmd == I8042_CMD_WRITE_OUTP && !(byte & I8042_OUTP_RESET))
 		return PC_POWER_RESET;
-	/* 0xd2-0xd4 and plain keyboard bytes: no device behind the controller. */
+	/* Plain keyboard bytes and the parameters of 0xd2-0xd4 (write keyboard
+	 * buffer, aux buffer, aux device): no device behind the controller, dropped. */
 	return PC_POWER_NONE;
 }
 

@@ -18,7 +18,7 @@ struct pc_power {
 	uint8_t i8042_cmd_byte;  /* controller configuration byte (commands 0x20/0x60) */
 	uint8_t i8042_out;       /* output buffer: read at the data port */
 	bool i8042_out_full;     /* status OBF: a response byte waits in i8042_out */
-	uint8_t i8042_pending;   /* command waiting for its data byte (0x60, 0xd1-0xd4), 0 if none */
+	uint8_t i8042_pending;   /* command waiting for its data byte (0x60, 0xd1), 0 if none */
 	bool i8042_last_cmd;     /* status A2 (CMD/DATA): the last write went to the command port */
 	uint8_t sleep_sts;       /* ACPI sleep status register (WAK_STS) */
 };

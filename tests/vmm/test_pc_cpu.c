@@ -101,10 +101,10 @@ Test(pc_cpu, cpuid_carries_each_vcpus_apic_id)
 {
 	struct kvm_cpuid2 *sup = fake_cpuid(), *c;
 	struct vmm_err e = { 0 };
-	cr_assert_eq(pc_cpuid_for_vcpu(sup, 3, 4, &c, &e), 0);
+	cr_assert_eq(pc_cpuid_for_vcpu(sup, 3, 4, true, &c, &e), 0);
 	cr_assert_eq(c->nent, 5);
 	cr_assert_eq(c->entries[0].ebx, 0x0304abcdu, "leaf 1 EBX %#x", c->entries[0].ebx);
-	cr_assert_eq(c->entries[0].ecx, 0x1234u | CPUID1_ECX_HYPERVISOR);
+	cr_assert_eq(c->entries[0].ecx, 0x1234u | CPUID1_ECX_HYPERVISOR | CPUID1_ECX_TSC_DEADLINE);
 	cr_assert_eq(c->entries[0].edx, 0x5678u | CPUID1_EDX_HTT);
 	cr_assert_eq(c->entries[0].eax, 0x800f12u, "other fields untouched");
 	cr_assert_eq(c->entries[1].edx, 3);
@@ -114,11 +114,12 @@ Test(pc_cpu, cpuid_carries_each_vcpus_apic_id)
 	cr_assert_eq(c->entries[4].ebx, 0x4b4d564b, "KVM signature leaf kept");
 	cr_assert_eq(sup->entries[0].ebx, 0xff00abcd, "the supported set is not modified");
 	free(c);
-	cr_assert_eq(pc_cpuid_for_vcpu(sup, 0, 1, &c, &e), 0);
+	cr_assert_eq(pc_cpuid_for_vcpu(sup, 0, 1, false, &c, &e), 0);
 	cr_assert_eq(c->entries[0].ebx, 0x0001abcdu);
 	cr_assert_eq(c->entries[0].edx, 0x5678u, "no HTT for one CPU");
+	cr_assert_eq(c->entries[0].ecx, 0x1234u | CPUID1_ECX_HYPERVISOR, "no TSC deadline unless KVM has it");
 	free(c);
-	cr_assert_eq(pc_cpuid_for_vcpu(sup, 4, 4, &c, &e), -EINVAL);
+	cr_assert_eq(pc_cpuid_for_vcpu(sup, 4, 4, false, &c, &e), -EINVAL);
 	cr_assert_null(c);
 	free(sup);
 }

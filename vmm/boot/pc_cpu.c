@@ -62,7 +62,7 @@ void pc_init_regs(struct kvm_regs *r, uint64_t entry, uint64_t zero_page)
 }
 
 int pc_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, unsigned cpu, unsigned ncpus,
-                      struct kvm_cpuid2 **out, struct vmm_err *e)
+                      bool tsc_deadline, struct kvm_cpuid2 **out, struct vmm_err *e)
 {
 	*out = NULL;
 	if (!ncpus || cpu >= ncpus || ncpus > 255)
@@ -78,7 +78,7 @@ int pc_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, unsigned cpu, unsigned
 		case CPUID_LEAF_FEATURES:
 			x->ebx = (x->ebx & 0x0000ffffu) | (cpu << CPUID1_EBX_APIC_ID_SHIFT) |
 			         ((ncpus & 0xff) << CPUID1_EBX_LCOUNT_SHIFT);
-			x->ecx |= CPUID1_ECX_HYPERVISOR;
+			x->ecx |= CPUID1_ECX_HYPERVISOR | (tsc_deadline ? CPUID1_ECX_TSC_DEADLINE : 0);
 			if (ncpus > 1)
 				x->edx |= CPUID1_EDX_HTT; /* the logical count field is valid */
 			break;

@@ -9,6 +9,7 @@
 #define COWVM_PC_CPU_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -25,6 +26,7 @@
 #define CPUID1_EBX_LCOUNT_SHIFT  16
 #define CPUID1_ECX_HYPERVISOR   (1u << 31)
 #define CPUID1_EDX_HTT          (1u << 28)
+#define CPUID1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_LEAF_TOPOLOGY     0xb     /* EDX = x2APIC ID */
 #define CPUID_LEAF_TOPOLOGY_V2  0x1f
 #define CPUID_LEAF_AMD_EXT_APIC 0x8000001e /* EAX = extended APIC ID */
@@ -62,9 +64,12 @@ void pc_init_sregs(struct kvm_sregs *s, uint64_t cr3);
 void pc_init_regs(struct kvm_regs *r, uint64_t entry, uint64_t zero_page);
 /* A copy of KVM's supported CPUID for vCPU `cpu` of `ncpus`: APIC ID in
  * leaves 0x1, 0xb, 0x1f and 0x8000001e, the logical count in leaf 0x1, the
- * hypervisor bit set. Caller frees *out. */
+ * hypervisor bit set, and the TSC-deadline timer bit when KVM emulates it
+ * (KVM_CAP_TSC_DEADLINE_TIMER: KVM_GET_SUPPORTED_CPUID leaves the bit to
+ * the VMM). With hardware-reduced ACPI Linux has no PIT or HPET timer: its
+ * clock events come from the local APIC timer. Caller frees *out. */
 int pc_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, unsigned cpu, unsigned ncpus,
-                      struct kvm_cpuid2 **out, struct vmm_err *e);
+                      bool tsc_deadline, struct kvm_cpuid2 **out, struct vmm_err *e);
 /* The boot MSRs (what a firmware leaves: SYSCALL/SYSENTER zeroed, fast
  * strings on, MTRRs enabled with write-back default); `m` holds
  * PC_BOOT_MSRS entries. */

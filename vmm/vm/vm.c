@@ -106,10 +106,11 @@ static int shell_kvm(struct vm *vm, unsigned nvcpus, enum dirty_mode dm, bool pc
 	r = r ?: set_memslot(vm, e);
 	int run_size = r ? r : KVM_IOCTL(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0, e);
 	r = run_size < 0 ? run_size : 0;
+	bool tsc_deadline = pc && kvm_check_cap(vm->kvm_fd, KVM_CAP_TSC_DEADLINE_TIMER);
 	for (unsigned i = 0; !r && i < nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		struct kvm_cpuid2 *own = NULL;
-		r = pc ? pc_cpuid_for_vcpu(vm->cpuid, i, nvcpus, &own, e) : 0;
+		r = pc ? pc_cpuid_for_vcpu(vm->cpuid, i, nvcpus, tsc_deadline, &own, e) : 0;
 		r = r ?: vcpu_create(v, vm->vm_fd, i, (size_t)run_size, own ? own : vm->cpuid, e);
 		free(own);
 		r = r ?: dirty_ring_map(&vm->dlog, v->fd, &v->ring, e);

@@ -162,15 +162,20 @@ int console_input_start(struct console_input **out, int fd, struct uart_16550 *u
 	ci->quit = quit;
 	ci->quit_ctx = quit_ctx;
 	atomic_init(&ci->stop, 0);
-	ci->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ci->wake_fd < 0) {
-		int r = -errno;
-		free(ci);
-		return vmm_fail(e, r, "console input: eventfd: %s", strerror(-r));
-	}
+	ci->wake_fd = -1;
 
 	int r = 0;
-	if (tcgetattr(fd, &ci->saved) == 0) {
+	bool tty = tcgetattr(fd, &ci->saved) == 0;
+	if (!tty && errno != ENOTTY && errno != EINVAL) {
+		r = vmm_fail(e, -errno, "console input: fd %d: %s", fd, strerror(errno));
+		goto fail;
+	}
+	ci->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ci->wake_fd < 0) {
+		r = vmm_fail(e, -errno, "console input: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (tty) {
 		pthread_once(&atexit_once, register_atexit);
 		if (atexit_failed) {
 			r = vmm_fail(e, -ENOMEM, "console input: cannot register the terminal restore at exit");
@@ -190,9 +195,6 @@ int console_input_start(struct console_input **out, int fd, struct uart_16550 *u
 			ci->is_tty = false;
 			goto fail;
 		}
-	} else if (errno != ENOTTY && errno != EINVAL) {
-		r = vmm_fail(e, -errno, "console input: fd %d: %s", fd, strerror(errno));
-		goto fail;
 	}
 
 	r = pthread_create(&ci->thread, NULL, relay, ci);
@@ -204,7 +206,8 @@ int console_input_start(struct console_input **out, int fd, struct uart_16550 *u
 	*out = ci;
 	return 0;
 fail:
-	close(ci->wake_fd);
+	if (ci->wake_fd >= 0)
+		close(ci->wake_fd);
 	free(ci);
 	return r;
 }

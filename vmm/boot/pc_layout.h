@@ -20,6 +20,7 @@
 #define PC_GPA_ISA_HOLE   0x0a0000ull /* VGA/ROM hole: e820 does not list it as RAM */
 #define PC_GPA_ACPI       0x0e0000ull /* RSDP and ACPI tables (BIOS area, reserved) */
 #define PC_ACPI_MAX       0x010000ull
+#define PC_GPA_RESET_VECTOR 0x0ffff0ull /* F000:FFF0, where a CPU reset starts */
 #define PC_GPA_BIOS_END   0x100000ull
 #define PC_GPA_HIGH_RAM   0x100000ull /* RAM from here to mem_size */
 

@@ -53,6 +53,12 @@ void pc_devices_destroy(struct vm *vm)
 	vm->pc = NULL;
 }
 
+void pc_devices_flush(struct vm *vm)
+{
+	if (vm->pc && vm->pc->com1_ready)
+		uart_flush_output(&vm->pc->com1);
+}
+
 /* One byte-wide access to a PC port; false if no PC device is there. */
 static bool pc_port(struct vm *vm, struct vcpu *v, uint16_t port, bool write, uint8_t *val,
                     enum vm_action *act)

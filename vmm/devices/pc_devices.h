@@ -33,6 +33,9 @@ struct pc_machine {
  * goes. */
 int pc_devices_create(struct vm *vm, struct vmm_err *e);
 void pc_devices_destroy(struct vm *vm);
+/* End of a run: console bytes the UART still holds go out (no-op for
+ * guest-stub VMs). */
+void pc_devices_flush(struct vm *vm);
 /* A port exit of a PC guest. *handled = false: not a PC port (the caller
  * tries the guest-stub devices: the hypercall port). */
 enum vm_action pc_handle_io(struct vm *vm, struct vcpu *v, const struct vcpu_exit *x, bool *handled);

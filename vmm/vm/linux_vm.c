@@ -92,8 +92,34 @@ static int setup_vcpus(struct vm *vm, const struct linux_boot_plan *plan, struct
 	return 0;
 }
 
+/*
+ * The reset vector (F000:FFF0, real mode). No BIOS runs here, but Linux
+ * jumps to it when its other restart methods did not work: with
+ * hardware-reduced ACPI its reboot order is EFI (none here), then this
+ * "BIOS" restart. What a PC's firmware would do there is reset the
+ * machine, so the stub asks for a reset through the ACPI reset register
+ * (pc_power) and halts:
+ *   BA 02 06   mov dx, PC_PORT_ACPI_RESET
+ *   B0 01      mov al, PC_ACPI_RESET_VALUE
+ *   EE         out dx, al
+ *   F4         hlt
+ *   EB FD      jmp short -3 (back to hlt)
+ */
+static int write_reset_vector(struct guest_mem *mem, struct vmm_err *e)
+{
+	const uint8_t stub[] = { 0xba, PC_PORT_ACPI_RESET & 0xff, PC_PORT_ACPI_RESET >> 8,
+	                         0xb0, PC_ACPI_RESET_VALUE, 0xee, 0xf4, 0xeb, 0xfd };
+	uint8_t *p = gpa_ptr(mem, PC_GPA_RESET_VECTOR, 16);
+	if (!p)
+		return vmm_fail(e, -EINVAL, "guest RAM too small for the reset vector");
+	memset(p, 0xf4, 16);
+	memcpy(p, stub, sizeof(stub));
+	return 0;
+}
+
 /* Boot data in guest RAM: kernel, initrd, command line, zero page (the
- * boot-protocol code), ACPI tables, the boot GDT and the identity map. */
+ * boot-protocol code), ACPI tables, the reset vector, the boot GDT and the
+ * identity map. */
 static int load_boot_data(struct vm *vm, const struct vm_config *cfg, const struct linux_kernel *k,
                           const char *cmdline, struct linux_boot_plan *plan, struct vmm_err *e)
 {
@@ -104,6 +130,7 @@ static int load_boot_data(struct vm *vm, const struct vm_config *cfg, const stru
 	size_t used;
 	r = acpi ? acpi_build(acpi, PC_ACPI_MAX, PC_GPA_ACPI, vm->nvcpus, &used, e)
 	         : vmm_fail(e, -EINVAL, "guest RAM too small for the ACPI tables");
+	r = r ?: write_reset_vector(&vm->mem, e);
 	r = r ?: pc_write_boot_gdt(&vm->mem, e);
 	r = r ?: guest_paging_init(&vm->paging, &vm->mem, e);
 	r = r ?: guest_paging_map(&vm->paging, 0, PC_IDENTITY_MAP_END, PTE_RW, e);

@@ -10,8 +10,10 @@
 #include "vm.h"
 
 /* What `cowvm run --kernel` uses without --cmdline: the console on COM1,
- * few console bytes (each is an exit), no reboot loop after a panic. */
-#define PC_DEFAULT_CMDLINE "console=ttyS0 quiet panic=-1"
+ * few console bytes (each is an exit), no reboot loop after a panic, and
+ * no PCI probe (there is no PCI host bridge; without pci=off the kernel
+ * logs "PCI: Fatal: No config space access function found"). */
+#define PC_DEFAULT_CMDLINE "console=ttyS0 quiet panic=-1 pci=off"
 #define PC_DEFAULT_MEM (256ull << 20)
 
 /* KVM's PC pieces, before any vCPU exists: TSS and identity-map pages

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "kvm_ioctl.h"
+#include "pc_devices.h"
 #include "vm.h"
 
 #define KICK_SIGNAL SIGUSR1
@@ -102,8 +103,9 @@ static void inline_check(struct vm *vm, struct inline_watch *w)
  * irqchip is in the kernel, so a halted vCPU never exits; it only returns
  * from KVM_RUN when kicked (the inline tick, or the supervisor's periodic
  * kick for PC guests). At each kick a vCPU asks KVM whether it is halted
- * with interrupts off (MP state HALTED, RFLAGS.IF = 0): nothing but an NMI
- * or INIT can wake it then, and no device here sends those. When every
+ * with interrupts off (MP state HALTED, RFLAGS.IF = 0) or still waiting
+ * for its start-up IPI: nothing but an NMI, INIT or SIPI from another vCPU
+ * can wake it then, and no device here sends those. When every
  * vCPU has been so for HALT_GRACE_NS the VM has halted for good.
  */
 #define HALT_GRACE_NS 200000000ll
@@ -120,8 +122,13 @@ static void check_halt(struct vm *vm, struct vcpu *v)
 {
 	struct kvm_mp_state mp;
 	struct kvm_regs regs;
-	bool off = KVM_IOCTL(v->fd, KVM_GET_MP_STATE, &mp, NULL) >= 0 && mp.mp_state == KVM_MP_STATE_HALTED &&
-	           KVM_IOCTL(v->fd, KVM_GET_REGS, &regs, NULL) >= 0 && !(regs.rflags & X86_RFLAGS_IF);
+	bool off = false;
+	if (KVM_IOCTL(v->fd, KVM_GET_MP_STATE, &mp, NULL) >= 0) {
+		/* An AP still waiting for its INIT/SIPI cannot run either. */
+		off = mp.mp_state == KVM_MP_STATE_UNINITIALIZED || mp.mp_state == KVM_MP_STATE_INIT_RECEIVED ||
+		      (mp.mp_state == KVM_MP_STATE_HALTED && KVM_IOCTL(v->fd, KVM_GET_REGS, &regs, NULL) >= 0 &&
+		       !(regs.rflags & X86_RFLAGS_IF));
+	}
 	long long now = mono_ns();
 	if (!off) {
 		atomic_store(&v->halted_since, 0);
@@ -273,6 +280,7 @@ int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
 			return rc;
 		if (!atomic_load(&vm->stopping))
 			vm_stop(vm, VM_END_ERROR, 0, NULL, "every vCPU halted or parked without the guest exiting");
+		pc_devices_flush(vm);
 		*res = vm->result;
 		return 0;
 	}
@@ -377,6 +385,7 @@ int vm_run(struct vm *vm, struct vm_result *res, struct vmm_err *e)
 
 	if (!atomic_load(&vm->stopping))
 		vm_stop(vm, VM_END_ERROR, 0, NULL, "every vCPU halted or parked without the guest exiting");
+	pc_devices_flush(vm);
 	*res = vm->result;
 	return rc;
 }

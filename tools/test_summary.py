@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""test_summary.py TESTLOG.json... - sum test results over meson test logs.
+"""test_summary.py [TESTLOG.json...] [--qemu-log LOG] - sum test results over
+meson test logs and a tools/qemu_test.sh run.
 
 Each test executable must report its cases either as Criterion (the
 "Synthesis:" line, "[SKIP]" lines) or as TAP ("1..N" plan, "ok"/"not ok"
@@ -15,10 +16,23 @@ LeakSanitizer, UndefinedBehaviorSanitizer, ThreadSanitizer) fails it too,
 even if every case passed: Criterion does not look at a worker's exit
 status after a passing test, so a leak found at the worker's exit would
 otherwise go unnoticed. Each line names the build directory its log came
-from (build, build-asan, build-tsan)."""
+from (build, build-asan, build-tsan).
+
+--qemu-log LOG: the output of tools/qemu_test.sh (the Linux-guest suite run
+inside QEMU by tools/run_tests.sh); its exit status is read from LOG's
+sibling qemu-linux.rc (BUILD/meson-logs/). Its per-binary lines
+("qemu_test: accel=A: NAME: N passed, N failed, N skipped, rc=R") and the
+Criterion "[SKIP]" lines are listed, its closing "qemu: N passed, N failed,
+N skipped" line is added to the total. Exit 77 (nested KVM impossible
+here) is a visible skip: "SKIPPED n Linux-guest tests: <reason>" with n
+the Criterion cases of suite 'linux' (`--list` of each test binary,
+from `meson introspect --tests BUILD`), counted as skipped, not a failure.
+Any other non-zero status fails; without a "qemu:" line those n cases
+count as failed."""
 import json
 import os
 import re
+import subprocess
 import sys
 
 synth = re.compile(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)")
@@ -52,7 +66,81 @@ def tap_counts(out, name):
     return ok, fail, nskip
 
 
-for path in sys.argv[1:]:
+args = sys.argv[1:]
+qemu_log = None
+if "--qemu-log" in args:
+    i = args.index("--qemu-log")
+    if i + 1 >= len(args):
+        sys.exit("test_summary: --qemu-log needs a file")
+    qemu_log = args[i + 1]
+    del args[i:i + 2]
+
+
+def linux_cases(build_dir, suite="linux"):
+    """Criterion cases in the meson tests of `suite` (their --list)."""
+    try:
+        tests = json.loads(subprocess.run(["meson", "introspect", "--tests", build_dir], capture_output=True,
+                                          text=True, check=True).stdout)
+    except (OSError, subprocess.CalledProcessError, ValueError) as e:
+        print("test_summary: cannot list the %s tests of %s: %s" % (suite, build_dir, e))
+        return 0
+    n = 0
+    for t in tests:
+        if suite not in {x.split(":")[-1] for x in t["suite"]}:
+            continue
+        try:
+            out = subprocess.run(t["cmd"] + ["--list"], capture_output=True, text=True, timeout=30).stdout
+            counts = [int(c) for c in re.findall(r"^\S+: (\d+) tests?$", out, re.M)]
+        except (OSError, subprocess.SubprocessError):
+            counts = []
+        n += sum(counts) if counts else 1
+    return n
+
+
+def qemu_results(log):
+    """Adds one tools/qemu_test.sh run (see the docstring)."""
+    global passed, failed, skipped, bad
+    meson_logs = os.path.dirname(os.path.abspath(log))
+    build_dir = os.path.dirname(meson_logs)
+    build = os.path.basename(build_dir)
+    try:
+        text = open(log, errors="replace").read()
+    except OSError as e:
+        print("test_summary: cannot read %s: %s" % (log, e))
+        bad = True
+        return
+    try:
+        rc = int(open(os.path.join(meson_logs, "qemu-linux.rc")).read().strip())
+    except (OSError, ValueError):
+        rc = -1
+    for m in re.finditer(r"^qemu_test: accel=(\S+): (\S+): (\d+) passed, (\d+) failed, (\d+) skipped", text, re.M):
+        print("  %-40s %4s passed %3s failed %3s skipped" % ("qemu-%s:%s/%s" % (m.group(1), build, m.group(2)),
+                                                          m.group(3), m.group(4), m.group(5)))
+    for m in re.finditer(r"^\[SKIP\] (.*)$", text, re.M):
+        print("  SKIPPED (in QEMU): %s" % m.group(1))
+    total = re.findall(r"^qemu: (\d+) passed, (\d+) failed, (\d+) skipped$", text, re.M)
+    if rc == 77:
+        why = re.findall(r"^SKIP: (.*)$", text, re.M)
+        n = linux_cases(build_dir)
+        skipped += n
+        print("SKIPPED %d Linux-guest tests: %s" % (n, why[-1] if why else "tools/qemu_test.sh exited 77"))
+        return
+    if total:
+        p, f, s = map(int, total[-1])
+        passed += p
+        failed += f
+        skipped += s
+    if rc != 0:
+        bad = True
+        if not total or int(total[-1][1]) == 0:
+            n = linux_cases(build_dir)
+            failed += max(n, 1)
+            print("test_summary: tools/qemu_test.sh exited %s%s: the Linux-guest tests did not all run; "
+                  "%d counted as failed (log: %s)" % (rc, " (killed at its time limit)" if rc == 124 else "",
+                                                      max(n, 1), log))
+
+
+for path in args:
     # BUILD/meson-logs/testlog.json -> "BUILD"
     build = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(path))))
     try:
@@ -98,6 +186,8 @@ for path in sys.argv[1:]:
         if fail or not process_ok:
             bad = True
         print("  %-40s %4d passed %3d failed %3d skipped" % (t["name"], ok, fail, nskip))
+if qemu_log:
+    qemu_results(qemu_log)
 if skipped:
     print("WARNING: %d test(s) were SKIPPED (see the reasons above); a skipped KVM test proves nothing" % skipped)
 print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))

@@ -1,0 +1,50 @@
+#!/bin/busybox sh
+# init.sh - PID 1 of cowvm's Linux test guest (Debian's busybox-static sh),
+# packed as /init into the initramfs by tools/linux_guest.sh.
+#
+# Reads its action from the kernel command line, `cowvm.test=ACTION`
+# (a dotted word: the kernel keeps it in /proc/cmdline and passes it to no
+# one), prints one marker line, then:
+#   poweroff  poweroff -f      (ACPI S5: cowvm exits 0)
+#   reboot    reboot -f        (reset: cowvm exits 205)
+#   halt      halt -f          (every CPU halted: cowvm exits 206)
+#   shell     an interactive sh on the console (controlling tty, so typed
+#             input works; prompt "cowvm-sh# "); power-off when it exits
+# Marker (one line, the test's proof that this init ran):
+#   COWVM-LINUX-UP cpus=N test=ACTION        (N = processors in /proc/cpuinfo)
+# Unknown or missing action: a COWVM-ERROR line, then power-off.
+# Every console byte is a VM exit (more so nested): print only what the
+# tests need.
+
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+# The archive holds /dev/console; if it did not, PID 1 would start without
+# stdin/stdout/stderr, so reopen them on devtmpfs' console either way.
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+
+action=
+for w in $(cat /proc/cmdline); do
+	case "$w" in cowvm.test=*) action=${w#cowvm.test=} ;; esac
+done
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+echo "COWVM-LINUX-UP cpus=$cpus test=$action"
+
+case "$action" in
+poweroff) poweroff -f ;;
+reboot) reboot -f ;;
+halt) halt -f ;;
+shell)
+	# setsid: a new session; cttyhack: opens the real console device
+	# (ttyS0) as the session's controlling tty, then runs sh there.
+	HOME=/ PS1='cowvm-sh# ' setsid cttyhack sh
+	poweroff -f
+	;;
+*)
+	echo "COWVM-ERROR unknown cowvm.test='$action' (want poweroff, reboot, halt or shell)"
+	poweroff -f
+	;;
+esac
+# PID 1 must not exit (the kernel would panic): wait for the power-off.
+while :; do sleep 60; done

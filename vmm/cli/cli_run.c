@@ -148,7 +148,7 @@ static int run_linux(struct vm_config *cfg, const char *kernel_path, const char 
 	free(kernel);
 	free(initrd);
 	if (r) {
-		fprintf(stderr, "cowvm run: %s\n", err.msg);
+		fprintf(stderr, "cowvm run: cannot boot kernel '%s': %s\n", kernel_path, err.msg);
 		return cli_exit_for(r);
 	}
 	struct console_input *in = NULL;

@@ -5,8 +5,9 @@
 BUILD ?= build
 PKGS := gcc make meson ninja-build pkg-config python3 libfdt-dev libcriterion-dev valgrind afl++ gnuplot-nox
 # The Linux-guest tests: QEMU (the nested-KVM L1), busybox and cpio (the
-# initramfs of tools/linux_guest.sh); without recommends (no GUI, no ROMs).
-PKGS_LINUX := qemu-system-x86 busybox-static cpio
+# initramfs of tools/linux_guest.sh), iasl (acpica-tools: the ACPI tables
+# are also checked by its disassembler); without recommends (no GUI, no ROMs).
+PKGS_LINUX := qemu-system-x86 busybox-static cpio acpica-tools
 
 .PHONY: all deps build demo test test-tsan clean
 

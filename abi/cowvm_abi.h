@@ -94,6 +94,40 @@ struct cowvm_hcall {
 #define COWVM_FDT_COVERAGE   "cowvm,coverage"    /* <u64 base, u64 size>: AFL map (size 0: none) */
 #define COWVM_IOBUF_SIZE     0x10000ull          /* each of input and output */
 
+/* ---- Linux guests: the agent window ------------------------------------------
+ * A Linux guest's user space talks to cowvm through a fixed window of guest
+ * RAM in the PC's ISA hole [0xA0000, 0xE0000): not in the e820 map (Linux
+ * never allocates it) and inside the first MiB, which /dev/mem lets root map
+ * on every x86 kernel (CONFIG_STRICT_DEVMEM allows it). The agent
+ * (guest-agent/cowvm-agent.c) maps it from /dev/mem, builds struct
+ * cowvm_hcall blocks in it and rings the hypercall port with a 32-bit OUT of
+ * the block's guest-physical address to COWVM_HC_PORT (iopl(3) as root).
+ * The VMM fills the info page at boot and again in every clone and after
+ * every reset, before the guest runs (the clone fields differ per clone).
+ */
+#define COWVM_AGENT_GPA        0x0a0000ull /* struct cowvm_agent_info (4 KiB) */
+#define COWVM_AGENT_HCALL_GPA  0x0a1000ull /* the agent's hypercall blocks (4 KiB) */
+#define COWVM_AGENT_IN_GPA     0x0a2000ull /* input buffer: request, COWVM_IOBUF_SIZE */
+#define COWVM_AGENT_OUT_GPA    0x0b2000ull /* output buffer: response, COWVM_IOBUF_SIZE */
+#define COWVM_AGENT_END        0x0c2000ull
+#define COWVM_AGENT_MAGIC      0x544741564d574f43ull /* "COWVMAGT" */
+#define COWVM_AGENT_VERSION    1u
+#define COWVM_AGENT_RANDOM     32u
+
+struct cowvm_agent_info {
+	uint64_t magic;            /* COWVM_AGENT_MAGIC */
+	uint32_t version;          /* COWVM_AGENT_VERSION */
+	uint32_t ncpus;
+	uint64_t in_gpa, in_size;  /* the input buffer (cowvm clone --input) */
+	uint64_t out_gpa, out_size;
+	/* Per clone (and per reset), written before the guest runs again: */
+	uint64_t clone_id;         /* 0 in the original, N in clone N */
+	uint64_t generation;       /* +1 at every clone start and reset: the
+	                            * agent polls it to see it was cloned */
+	int64_t host_realtime_ns;  /* the host's CLOCK_REALTIME then */
+	uint8_t random[COWVM_AGENT_RANDOM]; /* fresh host randomness (getrandom) */
+};
+
 /* ---- exit codes of `cowvm run` --------------------------------------------- */
 #define COWVM_EXIT_OK          0   /* guest exit status is passed through (0..255) */
 #define COWVM_EXIT_USAGE       2   /* bad arguments, bad guest image, no /dev/kvm */

@@ -70,7 +70,7 @@ static _Noreturn void tap_fail(const char *file, int line, const char *what)
 
 int main(void)
 {
-	int failed = 0;
+	volatile int failed = 0;
 	printf("1..%d\n", tap_ntests);
 	fflush(stdout);
 	for (int i = 0; i < tap_ntests; i++) {

@@ -710,11 +710,16 @@ static void *tx_writer(void *arg)
 	return NULL;
 }
 
+static atomic_int tx_inside, tx_overlap;
+
+/* Slow, and notes whether two threads were ever inside at once. */
 static void slow_tx(void *ctx, const char *buf, size_t n)
 {
+	if (atomic_fetch_add(&tx_inside, 1) != 0)
+		atomic_store(&tx_overlap, 1);
+	usleep(100);
 	rec_tx(ctx, buf, n);
-	if (n > 300)
-		usleep(100);
+	atomic_fetch_sub(&tx_inside, 1);
 }
 
 Test(uart, tx_concurrent_writers_keep_order, .timeout = 60)
@@ -722,6 +727,7 @@ Test(uart, tx_concurrent_writers_keep_order, .timeout = 60)
 	struct rec *r = rec_new();
 	struct uart_16550 *u = malloc(sizeof(*u));
 	cr_assert_eq(uart_init(u, NULL, NULL, slow_tx, r), 0);
+	atomic_store(&tx_overlap, 0);
 	pthread_t t[TXW_THREADS];
 	struct txw w[TXW_THREADS];
 	for (int i = 0; i < TXW_THREADS; i++) {
@@ -731,6 +737,8 @@ Test(uart, tx_concurrent_writers_keep_order, .timeout = 60)
 	for (int i = 0; i < TXW_THREADS; i++)
 		pthread_join(t[i], NULL);
 	uart_destroy(u);
+	cr_assert_eq(atomic_load(&tx_overlap), 0, "two threads inside the tx callback at once");
+	cr_assert_gt(r->ncalls, 10, "%d tx calls", r->ncalls); /* many batches, not one */
 	cr_assert_eq(r->nout, (size_t)TXW_THREADS * TXW_BYTES);
 	int next[TXW_THREADS + 1] = { 0 };
 	for (size_t i = 0; i < r->nout; i++) {
@@ -950,7 +958,8 @@ Test(console_input, eof_ends_the_relay_quietly, .timeout = 30)
 	cr_assert_eq(pipe(p), 0);
 	struct console_input *ci;
 	struct vmm_err e = { 0 };
-	cr_assert_eq(console_input_start(&ci, p[0], u, NULL, NULL, &e), 0);
+	atomic_int q = 0;
+	cr_assert_eq(console_input_start(&ci, p[0], u, count_quit, &q, &e), 0);
 	write_all(p[1], "last", 4);
 	close(p[1]);
 	uint8_t got[4];
@@ -961,6 +970,7 @@ Test(console_input, eof_ends_the_relay_quietly, .timeout = 30)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	console_input_stop(ci);
 	cr_assert_lt(ms_since(&t0), 500);
+	cr_assert_eq(atomic_load(&q), 0); /* EOF does not quit: the guest runs on */
 	close(p[0]);
 	cr_assert_eq(uart_read(u, UART_REG_LSR), 0x60);
 	uart_destroy(u);

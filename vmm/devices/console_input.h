@@ -36,8 +36,9 @@
 struct console_input;
 
 /* Start the relay of `fd` into `u` (fd stays owned by the caller; u must
- * outlive the relay). quit may be NULL (Ctrl-A x then does nothing).
- * 0 or -errno with e filled. */
+ * outlive the relay). quit may be NULL (Ctrl-A x then does nothing); it
+ * runs on the relay thread, so it must only ask the VM to stop, not call
+ * console_input_stop() itself. 0 or -errno with e filled. */
 int console_input_start(struct console_input **out, int fd, struct uart_16550 *u,
                         void (*quit)(void *), void *quit_ctx, struct vmm_err *e);
 /* Wake and join the thread (even while it waits for UART room), restore

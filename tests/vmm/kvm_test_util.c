@@ -179,7 +179,7 @@ int clone_vcpu_state(struct vm *vm, unsigned i, struct vcpu_state *st, struct vm
 	if (r >= 0 || err != EINTR)
 		return vmm_fail(e, -EIO, "vCPU %u: KVM_RUN with immediate_exit returned %d (errno %d, exit %u): "
 		                "I/O was still pending", i, r, err, v->run->exit_reason);
-	return vcpu_state_save(v->fd, &vm->msrs, st, e);
+	return vcpu_state_save(v->fd, &vm->msrs, vm->pc != NULL, st, e);
 }
 
 /* Counters that run on by design. The TSC: KVM takes a host write of

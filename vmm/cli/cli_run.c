@@ -116,6 +116,43 @@ static int exit_code_for(const struct vm_result *res, int r, const struct vmm_er
 	}
 }
 
+/* Run vm to its end, taking the one snapshot the guest may ask for and
+ * saving it to snap_out; stops the console relay `in` (if any) once the
+ * guest is done; destroys vm. Returns the exit code. */
+static int run_to_end(struct vm *vm, const char *snap_out, int show_reports, struct console_input *in)
+{
+	struct vmm_err err = { 0 };
+	/* The reports of the run before the snapshot: the run after it starts
+	 * a new result, and --reports shows both, in order. */
+	struct vm_result res = { .end = VM_END_ERROR }, before = { .nreports = 0 };
+	int r = vm_run(vm, &res, &err), code = -1;
+	if (!r && res.end == VM_END_SNAPSHOT) {
+		before = res;
+		r = save_snapshot(vm, snap_out, &err);
+		if (r) {
+			fprintf(stderr, "cowvm run: %s\n", err.msg);
+			/* -EEXIST: snapshot_save found something other than a
+			 * regular file at the target by now (it checks again right
+			 * before its rename): bad input, like the check before the
+			 * run. */
+			code = r == -EEXIST ? COWVM_EXIT_USAGE : COWVM_EXIT_VMM_ERROR;
+		} else {
+			vm->cfg.snapshots = false; /* one snapshot per run: later requests hear -ENOSYS */
+			res = (struct vm_result){ .end = VM_END_ERROR };
+			r = vm_run(vm, &res, &err);
+		}
+	}
+	if (in)
+		console_input_stop(in);
+	fflush(stdout);
+	bool save_failed = code >= 0;
+	if (!save_failed)
+		code = exit_code_for(&res, r, &err);
+	print_reports(show_reports, &before, save_failed ? NULL : &res);
+	vm_destroy(vm);
+	return code;
+}
+
 /* Ctrl-A x on a terminal: end the run as a timeout would. */
 static void quit_run(void *vm)
 {
@@ -123,7 +160,8 @@ static void quit_run(void *vm)
 }
 
 /* `run --kernel`: read the files, boot, relay stdin to COM1 while it runs. */
-static int run_linux(struct vm_config *cfg, const char *kernel_path, const char *initrd_path)
+static int run_linux(struct vm_config *cfg, const char *kernel_path, const char *initrd_path,
+                     const char *snap_out, int show_reports)
 {
 	char why[300];
 	void *kernel = NULL, *initrd = NULL;
@@ -154,14 +192,7 @@ static int run_linux(struct vm_config *cfg, const char *kernel_path, const char 
 	struct console_input *in = NULL;
 	if (console_input_start(&in, STDIN_FILENO, &vm->pc->com1, quit_run, vm, &err))
 		fprintf(stderr, "cowvm run: no console input: %s\n", err.msg); /* output still works */
-	struct vm_result res = { .end = VM_END_ERROR };
-	r = vm_run(vm, &res, &err);
-	if (in)
-		console_input_stop(in);
-	fflush(stdout);
-	int code = exit_code_for(&res, r, &err);
-	vm_destroy(vm);
-	return code;
+	return run_to_end(vm, snap_out, show_reports, in);
 }
 
 int cli_run(int argc, char **argv)
@@ -216,14 +247,9 @@ int cli_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
-	if (kernel_path) {
-		if (guest_path || workload_given || snap_out)
-			return cli_usage_error("run", "%s", "--kernel boots Linux: --guest, --workload and --snapshot-out do not apply");
-		if (!mem_given)
-			cfg.mem_size = PC_DEFAULT_MEM;
-		return run_linux(&cfg, kernel_path, initrd_path);
-	}
-	if (initrd_path || cfg.cmdline)
+	if (kernel_path && (guest_path || workload_given))
+		return cli_usage_error("run", "%s", "--kernel boots Linux: --guest and --workload do not apply");
+	if (!kernel_path && (initrd_path || cfg.cmdline))
 		return cli_usage_error("run", "%s", "--initrd and --cmdline need --kernel");
 	if (wl_parse(workload, &cfg.workload, &err))
 		return cli_usage_error("run", "%s", err.msg);
@@ -233,6 +259,12 @@ int cli_run(int argc, char **argv)
 	if (bad) {
 		fprintf(stderr, "cowvm run: --snapshot-out %s\n", why);
 		return cli_exit_for(bad);
+	}
+	cfg.snapshots = snap_out != NULL;
+	if (kernel_path) {
+		if (!mem_given)
+			cfg.mem_size = PC_DEFAULT_MEM;
+		return run_linux(&cfg, kernel_path, initrd_path, snap_out, show_reports);
 	}
 	void *img = NULL;
 	if (guest_path) {
@@ -244,7 +276,6 @@ int cli_run(int argc, char **argv)
 		cfg.guest_image = img;
 	}
 
-	cfg.snapshots = snap_out != NULL;
 	struct vm *vm;
 	int r = vm_create(&cfg, &vm, &err);
 	if (r) {
@@ -252,32 +283,7 @@ int cli_run(int argc, char **argv)
 		free(img);
 		return cli_exit_for(r);
 	}
-	/* The reports of the run before the snapshot: the run after it starts
-	 * a new result, and --reports shows both, in order. */
-	struct vm_result res = { .end = VM_END_ERROR }, before = { .nreports = 0 };
-	r = vm_run(vm, &res, &err);
-	if (!r && res.end == VM_END_SNAPSHOT) {
-		before = res;
-		r = save_snapshot(vm, snap_out, &err);
-		if (r) {
-			fflush(stdout);
-			fprintf(stderr, "cowvm run: %s\n", err.msg);
-			print_reports(show_reports, &before, NULL);
-			vm_destroy(vm);
-			free(img);
-			/* -EEXIST: snapshot_save found something other than a
-			 * regular file at the target by now (it checks again right
-			 * before its rename): bad input, like the check above. */
-			return r == -EEXIST ? COWVM_EXIT_USAGE : COWVM_EXIT_VMM_ERROR;
-		}
-		vm->cfg.snapshots = false; /* one snapshot per run: later requests hear -ENOSYS */
-		res = (struct vm_result){ .end = VM_END_ERROR };
-		r = vm_run(vm, &res, &err);
-	}
-	fflush(stdout);
-	int code = exit_code_for(&res, r, &err);
-	print_reports(show_reports, &before, &res);
-	vm_destroy(vm);
+	int code = run_to_end(vm, snap_out, show_reports, NULL);
 	free(img);
 	return code;
 }

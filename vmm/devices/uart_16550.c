@@ -417,3 +417,57 @@ void uart_flush_output(struct uart_16550 *u)
 	tx_flush(u);
 	pthread_mutex_unlock(&u->lock);
 }
+
+/* ---- snapshot ------------------------------------------------------------ */
+
+void uart_save(struct uart_16550 *u, struct uart_16550_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&u->lock);
+	tx_flush(u); /* output is the host's: it goes out before the snapshot */
+	s->ier = u->ier;
+	s->lcr = u->lcr;
+	s->mcr = u->mcr;
+	s->scr = u->scr;
+	s->dll = u->dll;
+	s->dlm = u->dlm;
+	s->fcr = u->fcr;
+	s->lsr_err = u->lsr_err;
+	s->msr_delta = u->msr_delta;
+	s->rbr = u->rbr;
+	s->thre_pending = u->thre_pending;
+	s->rx_count = (uint32_t)u->rx_count;
+	for (size_t i = 0; i < u->rx_count; i++)
+		s->rx[i] = u->rx[(u->rx_head + i) % UART_RX_RING];
+	pthread_mutex_unlock(&u->lock);
+}
+
+int uart_restore(struct uart_16550 *u, const struct uart_16550_state *s)
+{
+	if (s->rx_count > UART_RX_RING)
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	tx_flush(u);
+	u->ier = s->ier;
+	u->lcr = s->lcr;
+	u->mcr = s->mcr;
+	u->scr = s->scr;
+	u->dll = s->dll;
+	u->dlm = s->dlm;
+	u->fcr = s->fcr;
+	u->lsr_err = s->lsr_err;
+	u->msr_delta = s->msr_delta;
+	u->rbr = s->rbr;
+	u->thre_pending = s->thre_pending != 0;
+	memcpy(u->rx, s->rx, s->rx_count);
+	u->rx_head = 0;
+	u->rx_count = s->rx_count;
+	u->lsr_polls = 0;
+	/* Tell KVM the line's level again, whatever this UART reported last:
+	 * the irqchip state was restored to the snapshot's meanwhile. */
+	u->irq_level = -1;
+	update_irq(u);
+	pthread_cond_broadcast(&u->room_cv); /* RTS may have changed */
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}

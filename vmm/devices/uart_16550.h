@@ -194,4 +194,18 @@ void uart_wake_input_waiters(struct uart_16550 *u);
  * (exit, pause) so a last partial line is not held. */
 void uart_flush_output(struct uart_16550 *u);
 
+/* The guest-visible state, for snapshots: registers and the bytes waiting
+ * in the receive buffer (oldest first). Transmitted bytes are flushed to
+ * the host first: they are not guest state. */
+struct uart_16550_state {
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr, lsr_err, msr_delta, rbr, thre_pending;
+	uint8_t pad[1];
+	uint32_t rx_count;
+	uint8_t rx[UART_RX_RING];
+};
+void uart_save(struct uart_16550 *u, struct uart_16550_state *s);
+/* -EINVAL if s->rx_count is out of range; the interrupt line is reported
+ * to the irq callback again. */
+int uart_restore(struct uart_16550 *u, const struct uart_16550_state *s);
+
 #endif

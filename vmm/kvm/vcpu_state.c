@@ -109,9 +109,18 @@ static int restore_msrs(int fd, const struct vcpu_state *s, struct vmm_err *e)
 	return 0;
 }
 
-int vcpu_state_save(int fd, const struct msr_list *msrs, struct vcpu_state *s, struct vmm_err *e)
+int vcpu_state_save(int fd, const struct msr_list *msrs, bool pc, struct vcpu_state *s,
+                    struct vmm_err *e)
 {
 	memset(s, 0, sizeof(*s));
+	if (pc) {
+		int r = KVM_IOCTL(fd, KVM_GET_LAPIC, &s->lapic, e);
+		int khz = r < 0 ? r : KVM_IOCTL(fd, KVM_GET_TSC_KHZ, 0, e);
+		if (khz < 0)
+			return khz;
+		s->has_lapic = 1;
+		s->tsc_khz = (uint32_t)khz;
+	}
 	int r = KVM_IOCTL(fd, KVM_GET_MP_STATE, &s->mp_state, e);
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_GET_REGS, &s->regs, e);
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_GET_SREGS, &s->sregs, e);
@@ -126,13 +135,24 @@ int vcpu_state_save(int fd, const struct msr_list *msrs, struct vcpu_state *s, s
 int vcpu_state_restore(int fd, const struct vcpu_state *s, struct vmm_err *e)
 {
 	/* The order QEMU uses: registers, extended state, system registers,
-	 * MSRs (TSC among them), then run state and pending events. */
+	 * the local APIC, MSRs (TSC and TSC_DEADLINE among them), then run
+	 * state and pending events. The TSC frequency first, so the TSC MSR
+	 * is taken at the saved rate. */
 	struct kvm_vcpu_events ev = s->events;
 	ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING;
-	int r = KVM_IOCTL(fd, KVM_SET_REGS, &s->regs, e);
+	int r = 0;
+	if (s->tsc_khz) {
+		int khz = KVM_IOCTL(fd, KVM_GET_TSC_KHZ, 0, e);
+		r = khz < 0 ? khz : 0;
+		if (!r && (uint32_t)khz != s->tsc_khz)
+			r = KVM_IOCTL(fd, KVM_SET_TSC_KHZ, (uintptr_t)s->tsc_khz, e);
+	}
+	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_REGS, &s->regs, e);
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_XSAVE, &s->xsave, e);
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_XCRS, &s->xcrs, e);
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_SREGS, &s->sregs, e);
+	if (s->has_lapic)
+		r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_LAPIC, &s->lapic, e);
 	r = r < 0 ? r : restore_msrs(fd, s, e);
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_MP_STATE, &s->mp_state, e);
 	r = r < 0 ? r : KVM_IOCTL(fd, KVM_SET_VCPU_EVENTS, &ev, e);

@@ -8,6 +8,7 @@
 #define COWVM_VCPU_STATE_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -26,6 +27,13 @@ struct vcpu_state {
 	uint32_t nmsrs;
 	uint32_t pad;
 	struct kvm_msr_entry msrs[VCPU_STATE_MAX_MSRS];
+	/* PC guests (KVM's in-kernel irqchip): the local APIC's register page,
+	 * restored after SREGS and before the MSRs (an IA32_TSC_DEADLINE write
+	 * only sticks once the LAPIC is in TSC-deadline mode), and the TSC
+	 * frequency (KVM_GET_TSC_KHZ), set again where it differs. */
+	uint32_t has_lapic;
+	uint32_t tsc_khz;          /* 0: not saved */
+	struct kvm_lapic_state lapic;
 };
 
 /* The MSR indices to save, from KVM_GET_MSR_INDEX_LIST (on the /dev/kvm fd). */
@@ -36,9 +44,10 @@ struct msr_list {
 int msr_list_get(int kvm_fd, struct msr_list *l, struct vmm_err *e);
 
 /* Save/restore. The vCPU must be out of KVM_RUN with any pending I/O
- * completed (vcpu_drain_io in vcpu.h). Restore checks every count KVM returns
+ * completed (vcpu_drain_io in vcpu.h). `pc`: the VM has KVM's irqchip, so
+ * the LAPIC and TSC frequency are saved too (has_lapic, tsc_khz). Restore checks every count KVM returns
  * (KVM_SET_MSRS may stop early: the rest are retried one by one). */
-int vcpu_state_save(int vcpu_fd, const struct msr_list *msrs, struct vcpu_state *s,
+int vcpu_state_save(int vcpu_fd, const struct msr_list *msrs, bool pc, struct vcpu_state *s,
                     struct vmm_err *e);
 int vcpu_state_restore(int vcpu_fd, const struct vcpu_state *s, struct vmm_err *e);
 /* KVM takes a host write of IA32_TSC that lies within a second of the

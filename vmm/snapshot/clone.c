@@ -1,5 +1,7 @@
 /* clone.c - clone, reset, release and the shell pool (see clone.h). */
 #include "clone.h"
+#include "pc_devices.h"
+#include "pc_state.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -114,8 +116,9 @@ static struct vm *pool_take(struct vm_pool *p, const struct snapshot *s, enum di
 	int best = -1;
 	for (unsigned i = 0; i < p->nidle; i++) {
 		struct vm *v = p->idle[i];
-		if (v->mem.size != s->meta.mem_size || v->nvcpus != s->meta.nvcpus || v->dlog.requested != dm)
-			continue;
+		if (v->mem.size != s->meta.mem_size || v->nvcpus != s->meta.nvcpus || v->dlog.requested != dm ||
+		    (v->pc != NULL) != (s->meta.pc != NULL))
+			continue; /* a PC snapshot needs a PC shell (irqchip, PIT, devices) and vice versa */
 		if (v->clean_for == s) {
 			best = (int)i;
 			break;
@@ -160,11 +163,14 @@ static int restore_vcpus(struct vm *vm, const struct snapshot *s, struct vmm_err
 	return 0;
 }
 
-/* The snapshot hypercall returns the clone's number in this clone. */
+/* The snapshot hypercall returns the clone's number in this clone; a PC
+ * guest's agent also finds it, with fresh randomness and the host's time,
+ * in its info page. */
 static int write_clone_id(struct vm *vm, struct vmm_err *e)
 {
-	if (!vm->snap->meta.hc_gpa)
-		return 0; /* taken by the VMM, not asked for by the guest */
+	int r = vm->pc ? pc_agent_info_write(vm, vm->clone_id, ++vm->generation, e) : 0;
+	if (r || !vm->snap->meta.hc_gpa)
+		return r; /* no hc_gpa: taken by the VMM, not asked for by the guest */
 	int64_t ret = (int64_t)vm->clone_id;
 	return vm_guest_write(vm, vm->snap->meta.hc_gpa + offsetof(struct cowvm_hcall, ret), &ret,
 	                      sizeof(ret), e);
@@ -179,10 +185,14 @@ static int write_clone_id(struct vm *vm, struct vmm_err *e)
  *  2. the VM clock (KVM_SET_CLOCK) before any vCPU runs again, so kvmclock
  *     restarts from the snapshot's time in every clone and after every
  *     reset, whatever the shell's own age;
- *  3. every vCPU's state;
- *  4. the per-run fields of the VM object;
- *  5. the clone's number in the snapshot hypercall's `ret` (memory already
- *     reset, so this is the one write that differs from the snapshot).
+ *  3. a PC guest's interrupt controllers, PIT and devices (pc_state.h),
+ *     before the vCPUs, whose LAPICs deliver into them;
+ *  4. every vCPU's state, then for a PC KVM_KVMCLOCK_CTRL (the guest's
+ *     watchdogs must not count the time the snapshot slept);
+ *  5. the per-run fields of the VM object;
+ *  6. the clone's number in the snapshot hypercall's `ret` and, for a PC,
+ *     the agent info page (memory already reset, so these are the writes
+ *     that differ from the snapshot).
  */
 static int restore_run_state(struct vm *vm, struct vmm_err *e)
 {
@@ -195,7 +205,9 @@ static int restore_run_state(struct vm *vm, struct vmm_err *e)
 		r = KVM_IOCTL(vm->vm_fd, KVM_SET_CLOCK, &c, e);
 		r = r < 0 ? r : 0;
 	}
+	r = r ?: (s->meta.pc ? pc_state_restore(vm, s->meta.pc, e) : 0);
 	r = r ?: restore_vcpus(vm, s, e);
+	r = r ?: (s->meta.pc ? pc_kvmclock_paused(vm, e) : 0);
 	vm->snap_hc_gpa = 0;
 	atomic_store(&vm->gpt_error, 0);
 	atomic_store(&vm->mmio_exits, 0);
@@ -222,7 +234,9 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 		if (!r)
 			apply_overlay(vm, s);
 	} else if (!vm) {
-		r = vm_create_shell(s->meta.mem_size, s->meta.nvcpus, dm, root->memfd, &vm, e);
+		bool pc = s->meta.pc != NULL;
+		r = vm_create_machine(s->meta.mem_size, s->meta.nvcpus, dm, root->memfd, pc, &vm, e);
+		r = r ?: (pc ? pc_devices_create(vm, e) : 0);
 		if (!r) {
 			apply_overlay(vm, s);
 			if (pool) {

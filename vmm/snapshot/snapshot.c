@@ -5,6 +5,7 @@
  * pages and the overlay (pages that differ from the root).
  */
 #include "snapshot.h"
+#include "pc_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +103,7 @@ void snapshot_put(struct snapshot *s)
 		free(s->overlay);
 		free(s->chunk_overlay);
 		free(s->meta.vcpu);
+		free(s->meta.pc);
 		for (struct snap_file_ref *f = atomic_load(&s->file), *p; f; f = p) {
 			p = f->prev;
 			free(f);
@@ -132,9 +134,11 @@ static int snap_new(const struct snap_meta *m, int memfd, struct snapshot **out,
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
 	struct vcpu_state *vs = m->nvcpus && m->nvcpus <= COWVM_MAX_VCPUS ? calloc(m->nvcpus, sizeof(*vs)) : NULL;
-	if (!s || !vs) {
+	struct pc_state *pc = m->pc ? malloc(sizeof(*pc)) : NULL;
+	if (!s || !vs || (m->pc && !pc)) {
 		free(s);
 		free(vs);
+		free(pc);
 		close(memfd);
 		return vmm_fail(e, m->nvcpus && m->nvcpus <= COWVM_MAX_VCPUS ? -ENOMEM : -EINVAL,
 		                "cannot allocate the snapshot (%u vCPUs)", m->nvcpus);
@@ -143,6 +147,9 @@ static int snap_new(const struct snap_meta *m, int memfd, struct snapshot **out,
 	s->meta = *m;
 	memcpy(vs, m->vcpu, m->nvcpus * sizeof(*vs));
 	s->meta.vcpu = vs;
+	if (pc)
+		*pc = *m->pc;
+	s->meta.pc = pc;
 	s->memfd = memfd;
 	uint64_t cwords = (m->mem_size / CHUNK + 63) / 64;
 	s->chunk_overlay = calloc(cwords, 8);
@@ -386,7 +393,14 @@ int snapshot_take(struct vm *vm, struct snapshot **out, struct vmm_err *e)
 		if (v->parked)
 			m.parked_mask |= 1u << i;
 		r = vcpu_drain_io(v, e);
-		r = r ?: vcpu_state_save(v->fd, &vm->msrs, &vs[i], e);
+		r = r ?: vcpu_state_save(v->fd, &vm->msrs, vm->pc != NULL, &vs[i], e);
+	}
+	/* A PC's interrupt controllers, PIT and devices, after every vCPU's
+	 * pending I/O is complete (a finished OUT may have changed them). */
+	struct pc_state pcs;
+	if (!r && vm->pc) {
+		r = pc_state_save(vm, &pcs, e);
+		m.pc = &pcs;
 	}
 	int memfd = r ? r : snapshot_memfd(vm->mem.size, e);
 	if (memfd < 0) {

@@ -26,6 +26,8 @@
 #include "vcpu_state.h"
 #include "vm.h"
 
+struct pc_state;
+
 struct snap_family {
 	atomic_uint refs;          /* snapshots of the family */
 	uint64_t mem_size, npages;
@@ -46,6 +48,9 @@ struct snap_meta {
 	uint64_t clock;
 	struct wl_request workload;
 	struct vcpu_state *vcpu;   /* nvcpus entries (copied by the constructors) */
+	/* A PC (Linux) guest's machine state (pc_state.h), copied by the
+	 * constructors; NULL for a guest-stub VM. Clones of it are PC shells. */
+	struct pc_state *pc;
 };
 
 /* A file the snapshot was saved to or loaded from (snapshot_file.c):

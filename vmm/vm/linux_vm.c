@@ -11,6 +11,7 @@
 #include "pc_cpu.h"
 #include "pc_devices.h"
 #include "pc_layout.h"
+#include "pc_state.h"
 
 /* The identity map covers the low 4 GiB: all RAM (PC_MEM_MAX) and the
  * boot data; the kernel replaces it with its own tables at once. */
@@ -158,6 +159,11 @@ int vm_create_linux(const struct vm_config *cfg, struct vm **out, struct vmm_err
 	r = pc_devices_create(vm, e);
 	r = r ?: load_boot_data(vm, cfg, &k, cmdline, &plan, e);
 	r = r ?: setup_vcpus(vm, &plan, e);
+	/* The guest agent's buffers (abi/cowvm_abi.h): `cowvm clone --input`
+	 * writes requests there; its info page says it runs under cowvm. */
+	vm->layout = (struct vm_layout){ .in_base = COWVM_AGENT_IN_GPA, .in_size = COWVM_IOBUF_SIZE,
+	                                 .out_base = COWVM_AGENT_OUT_GPA, .out_size = COWVM_IOBUF_SIZE };
+	r = r ?: pc_agent_info_write(vm, 0, 0, e);
 	if (r) {
 		vm_destroy(vm);
 		return r;

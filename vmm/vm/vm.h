@@ -137,6 +137,7 @@ struct vm {
 	struct snapshot *snap;
 	struct gpt *gpt;
 	uint64_t clone_id;
+	uint64_t generation;        /* PC guests: restores so far (agent info page) */
 	struct snapshot *clean_for; /* pooled shell: window equals this snapshot */
 	uint64_t coverage_size;     /* bytes of memslot 1 (vm_map_coverage), 0 = none */
 	struct vm_pool *pool;       /* the pool that counts this clone (limits) */

@@ -15,12 +15,14 @@
 #include <unistd.h>
 
 #include "../boot/bzimage_build.h"
+#include "clone.h"
 #include "console_input.h"
 #include "kvm_ioctl.h"
 #include "kvm_test_util.h"
 #include "linux_vm.h"
 #include "pc_devices.h"
 #include "pc_layout.h"
+#include "pc_state.h"
 
 /* x86-64 encodings used below (SDM Vol. 2). */
 #define MOV_EDX(port) 0xba, (uint8_t)((port) & 0xff), (uint8_t)((port) >> 8), 0x00, 0x00
@@ -64,8 +66,8 @@ struct run {
 
 /* A bzImage whose entry runs `prog`, booted with `vcpus`; the VM is kept
  * for inspection (r->vm, destroy with end_run). */
-static int start(struct run *r, const uint8_t *prog, size_t n, unsigned vcpus, const char *cmdline,
-                 struct vmm_err *e)
+static int start_snap(struct run *r, const uint8_t *prog, size_t n, unsigned vcpus, const char *cmdline,
+                      bool snapshots, struct vmm_err *e)
 {
 	struct bz b;
 	bz_default(&b);
@@ -77,9 +79,15 @@ static int start(struct run *r, const uint8_t *prog, size_t n, unsigned vcpus, c
 	struct vm_config cfg = {
 		.mem_size = 64ull << 20, .nvcpus = vcpus, .timeout_ms = 20000,
 		.console = console_capture, .console_ctx = &r->con,
-		.kernel = r->img, .kernel_len = len, .cmdline = cmdline,
+		.kernel = r->img, .kernel_len = len, .cmdline = cmdline, .snapshots = snapshots,
 	};
 	return vm_create(&cfg, &r->vm, e);
+}
+
+static int start(struct run *r, const uint8_t *prog, size_t n, unsigned vcpus, const char *cmdline,
+                 struct vmm_err *e)
+{
+	return start_snap(r, prog, n, vcpus, cmdline, false, e);
 }
 
 static void boot(struct run *r, const uint8_t *prog, size_t n, unsigned vcpus)
@@ -236,4 +244,96 @@ Test(linux_machine, bad_inputs_are_refused_before_kvm)
 	cfg.mem_size = PC_MEM_MAX + (2ull << 20);
 	cr_assert_eq(vm_create(&cfg, &vm, &e), -EINVAL);
 	cr_assert(strstr(e.msg, "at most"), "%s", e.msg);
+}
+
+/* Mask IRQ 2 at the master PIC (IMR 0xfb, KVM's PIC), put 0x5a in COM1's
+ * scratch register, ask for a snapshot with a block in the agent window,
+ * then print the hypercall's return + '0', COM1's scratch register and a
+ * newline, and power off. The original prints "0Z\n", clone N "NZ\n" (a
+ * shell whose UART was not restored would print a NUL for the scratch).
+ * Assembled with GNU as (x86-64). */
+static const uint8_t prog_snapshot[] = {
+	0xb0, 0xfb, 0xe6, 0x21,                         /* mov al,0xfb; out 0x21,al */
+	0xba, 0xff, 0x03, 0x00, 0x00, 0xb0, 0x5a, 0xee, /* COM1 SCR = 0x5a */
+	0x48, 0xc7, 0xc7, 0x00, 0x10, 0x0a, 0x00,       /* mov rdi, COWVM_AGENT_HCALL_GPA */
+	0x48, 0xc7, 0x07, 0x10, 0x00, 0x00, 0x00,       /* nr = COWVM_HC_SNAPSHOT */
+	0x48, 0xc7, 0x47, 0x30, 0x00, 0x00, 0x00, 0x00, /* ret = 0 */
+	0xba, 0x00, 0x05, 0x00, 0x00, 0xb8, 0x00, 0x10, 0x0a, 0x00, 0xef, /* out COWVM_HC_PORT, eax */
+	0x8a, 0x47, 0x30, 0x04, 0x30,                   /* al = ret + '0' */
+	0xba, 0xf8, 0x03, 0x00, 0x00, 0xee,             /* to COM1 */
+	0xba, 0xff, 0x03, 0x00, 0x00, 0xec,             /* al = SCR */
+	0xba, 0xf8, 0x03, 0x00, 0x00, 0xee, 0xb0, 0x0a, 0xee, /* SCR, '\n' to COM1 */
+	0xba, 0x00, 0x06, 0x00, 0x00, 0xb0, 0x34, 0xee, 0xf4, /* S5 */
+};
+
+static uint8_t pic_imr(struct vm *vm)
+{
+	struct kvm_irqchip c = { .chip_id = KVM_IRQCHIP_PIC_MASTER };
+	cr_assert_geq(KVM_IOCTL(vm->vm_fd, KVM_GET_IRQCHIP, &c, NULL), 0);
+	return c.chip.pic.imr;
+}
+
+static uint32_t lapic_reg(struct vm *vm, unsigned off)
+{
+	struct kvm_lapic_state l;
+	cr_assert_geq(KVM_IOCTL(vm->vcpus[0].fd, KVM_GET_LAPIC, &l, NULL), 0);
+	uint32_t v;
+	memcpy(&v, l.regs + off, 4);
+	return v;
+}
+
+Test(linux_machine, pc_snapshot_clone_and_reset_restore_the_machine)
+{
+	REQUIRE_KVM();
+	struct run r;
+	struct vmm_err e = { 0 };
+	cr_assert_eq(start_snap(&r, prog_snapshot, sizeof(prog_snapshot), 1, NULL, true, &e), 0, "%s", e.msg);
+	cr_assert_eq(vm_run(r.vm, &r.res, &e), 0, "%s", e.msg);
+	cr_assert_eq(r.res.end, VM_END_SNAPSHOT, "end %d: %s", r.res.end, r.res.msg);
+	struct snapshot *s;
+	cr_assert_eq(snapshot_take(r.vm, &s, &e), 0, "%s", e.msg);
+	cr_assert_not_null(s->meta.pc, "a PC snapshot carries the machine state");
+	cr_assert_eq(s->meta.pc->pic_master.chip.pic.imr, 0xfb);
+	cr_assert_eq(s->meta.pc->com1.scr, 0x5a);
+	cr_assert_eq(s->meta.vcpu[0].has_lapic, 1);
+	/* the original runs on and is told it is the original */
+	r.vm->cfg.snapshots = false;
+	cr_assert_eq(vm_run(r.vm, &r.res, &e), 0, "%s", e.msg);
+	cr_assert_eq(r.res.end, VM_END_POWEROFF, "end %d: %s", r.res.end, r.res.msg);
+	cr_assert_eq(r.con.len, 3);
+	cr_assert_eq(memcmp(r.con.data, "0Z\n", 3), 0, "original: '%.*s'", (int)r.con.len, r.con.data);
+
+	struct console_buf con = { .len = 0 };
+	struct clone_opts o = { .console = console_capture, .console_ctx = &con, .timeout_ms = 20000 };
+	for (unsigned n = 1; n <= 2; n++) {
+		struct vm *c;
+		con.len = 0;
+		cr_assert_eq(vm_clone(NULL, s, &o, &c, &e), 0, "%s", e.msg);
+		cr_assert_not_null(c->pc, "a clone of a PC snapshot is a PC");
+		/* restored before it runs: PIC mask, LAPIC LINT pins, agent page */
+		cr_assert_eq(pic_imr(c), 0xfb);
+		cr_assert_eq(lapic_reg(c, 0x350) & 0x700, 0x700, "LINT0 ExtINT");
+		cr_assert_eq(lapic_reg(c, 0x360) & 0x700, 0x400, "LINT1 NMI");
+		const struct cowvm_agent_info *ai = gpa_ptr(&c->mem, COWVM_AGENT_GPA, sizeof(*ai));
+		cr_assert_eq(ai->magic, COWVM_AGENT_MAGIC);
+		cr_assert_eq(ai->clone_id, n);
+		struct vm_result res;
+		cr_assert_eq(vm_run(c, &res, &e), 0, "%s", e.msg);
+		cr_assert_eq(res.end, VM_END_POWEROFF, "clone %u: end %d: %s", n, res.end, res.msg);
+		char want[4] = { (char)('0' + n), 'Z', '\n', 0 };
+		cr_assert_eq(con.len, 3);
+		cr_assert_eq(memcmp(con.data, want, 3), 0, "clone %u printed '%.*s'", n, (int)con.len, con.data);
+		/* reset: the same clone again, from the snapshot */
+		uint64_t gen = ai->generation;
+		cr_assert_eq(vm_reset(c, NULL, &e), 0, "%s", e.msg);
+		cr_assert_eq(ai->generation, gen + 1, "a reset is a new generation");
+		cr_assert_eq(pic_imr(c), 0xfb);
+		con.len = 0;
+		cr_assert_eq(vm_run(c, &res, &e), 0, "%s", e.msg);
+		cr_assert_eq(res.end, VM_END_POWEROFF, "reset clone %u: end %d: %s", n, res.end, res.msg);
+		cr_assert_eq(memcmp(con.data, want, 3), 0, "reset clone %u printed '%.*s'", n, (int)con.len, con.data);
+		vm_destroy(c);
+	}
+	snapshot_put(s);
+	end_run(&r);
 }

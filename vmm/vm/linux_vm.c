@@ -2,6 +2,7 @@
 #include "linux_vm.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,9 @@ int vm_create_linux(const struct vm_config *cfg, struct vm **out, struct vmm_err
 		return r;
 	vm->cfg = *cfg;
 	vm->cfg.cmdline = NULL; /* not owned: the caller's string need not outlive vm_create */
+	/* What snapshots and `cowvm stats` call the guest. */
+	memset(&vm->cfg.workload, 0, sizeof(vm->cfg.workload));
+	snprintf(vm->cfg.workload.name, sizeof(vm->cfg.workload.name), "linux");
 	r = pc_devices_create(vm, e);
 	r = r ?: load_boot_data(vm, cfg, &k, cmdline, &plan, e);
 	r = r ?: setup_vcpus(vm, &plan, e);

@@ -1,5 +1,6 @@
 /* kvm_test_util.c - see kvm_test_util.h. */
 #include "kvm_test_util.h"
+#include "pc_state.h"
 
 #include "cowvm_abi.h"
 #include "snapshot.h"
@@ -134,11 +135,25 @@ uint64_t window_diff(const struct vm *vm, const struct snapshot *s, struct windo
 	for (uint64_t g = 0; g < s->meta.mem_size / page; g++) {
 		const uint8_t *got = vm->mem.host + g * page;
 		const uint8_t *exp = snapshot_page(s, g);
-		if (ret_gpa / page == g) {
-			/* The one byte range a clone holds that its snapshot does not. */
-			int64_t id = (int64_t)vm->clone_id;
+		if (ret_gpa / page == g || (s->meta.pc && g == COWVM_AGENT_GPA / page)) {
+			/* The byte ranges a clone holds that its snapshot does not:
+			 * the snapshot call's `ret` and a PC guest's agent info page
+			 * (its per-clone fields: number, generation, time, random). */
 			memcpy(want, exp, page);
-			memcpy(want + ret_gpa % page, &id, sizeof(id));
+			if (ret_gpa / page == g) {
+				int64_t id = (int64_t)vm->clone_id;
+				memcpy(want + ret_gpa % page, &id, sizeof(id));
+			}
+			if (s->meta.pc && g == COWVM_AGENT_GPA / page) {
+				const struct cowvm_agent_info *ai = (const void *)got;
+				struct cowvm_agent_info *w = (void *)want;
+				if (ai->clone_id == vm->clone_id) {
+					w->clone_id = ai->clone_id;
+					w->generation = ai->generation;
+					w->host_realtime_ns = ai->host_realtime_ns;
+					memcpy(w->random, ai->random, sizeof(w->random));
+				}
+			}
 			exp = want;
 		}
 		if (!memcmp(got, exp, page))

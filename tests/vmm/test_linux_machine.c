@@ -317,6 +317,7 @@ Test(linux_machine, pc_snapshot_clone_and_reset_restore_the_machine)
 		const struct cowvm_agent_info *ai = gpa_ptr(&c->mem, COWVM_AGENT_GPA, sizeof(*ai));
 		cr_assert_eq(ai->magic, COWVM_AGENT_MAGIC);
 		cr_assert_eq(ai->clone_id, n);
+		assert_window_is_snapshot(c, s, "a new clone");
 		struct vm_result res;
 		cr_assert_eq(vm_run(c, &res, &e), 0, "%s", e.msg);
 		cr_assert_eq(res.end, VM_END_POWEROFF, "clone %u: end %d: %s", n, res.end, res.msg);
@@ -327,6 +328,7 @@ Test(linux_machine, pc_snapshot_clone_and_reset_restore_the_machine)
 		uint64_t gen = ai->generation;
 		cr_assert_eq(vm_reset(c, NULL, &e), 0, "%s", e.msg);
 		cr_assert_eq(ai->generation, gen + 1, "a reset is a new generation");
+		assert_window_is_snapshot(c, s, "after reset");
 		cr_assert_eq(pic_imr(c), 0xfb);
 		con.len = 0;
 		cr_assert_eq(vm_run(c, &res, &e), 0, "%s", e.msg);

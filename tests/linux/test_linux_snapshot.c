@@ -1,0 +1,209 @@
+/*
+ * test_linux_snapshot.c - a warm Linux guest snapshotted, cloned and reset
+ * (suite 'linux': these machines' KVM cannot run a stock kernel, so
+ * tools/run_tests.sh runs this inside QEMU with nested KVM). Through the
+ * library, like a serverless host: the guest agent (guest-agent/) builds
+ * warm state and asks for the snapshot; every clone runs one shell command
+ * from its input buffer and answers through the agent.
+ *
+ * Checks: every clone's answer is its own (its number, its own UUID and
+ * urandom bytes, the host's wall-clock time); files, processes and memory a
+ * clone made are gone after a reset (the whole guest window equals the
+ * snapshot, and the guest itself finds no trace); no clone logs a soft
+ * lockup, an RCU stall or a clock warning; a 2-vCPU guest clones too.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../vmm/kvm_test_util.h"
+#include "clone.h"
+#include "linux_vm.h"
+#include "pc_state.h"
+#include "snapshot.h"
+
+#define NCLONES 20
+#define BOOT_TIMEOUT_MS 300000
+#define RUN_TIMEOUT_MS 60000
+
+static const char *const bad_signs[] = {
+	"soft lockup", "rcu: INFO", "self-detected stall", "hung_task", "clocksource", "Kernel panic",
+	"BUG:", "Oops", "WARNING:", NULL,
+};
+
+static void check_console(const struct console_buf *c, const char *who)
+{
+	for (const char *const *b = bad_signs; *b; b++)
+		cr_assert_null(memmem(c->data, c->len, *b, strlen(*b)), "%s: the console shows '%s':\n%.*s", who, *b,
+		               (int)c->len, c->data);
+}
+
+static void *need_file(const char *env, size_t *len)
+{
+	const char *p = getenv(env);
+	if (!p || access(p, R_OK))
+		cr_skip_test("%s is not set or not readable (tools/linux_guest.sh makes it)", env);
+	return slurp(p, len);
+}
+
+/* Boot the agent guest with `vcpus`, run it to its snapshot request, take
+ * the snapshot, and let the original finish. */
+static struct snapshot *warm_snapshot(unsigned vcpus)
+{
+	size_t klen, ilen;
+	void *kernel = need_file("LINUX_KERNEL", &klen);
+	void *initrd = need_file("LINUX_INITRD", &ilen);
+	static struct console_buf con;
+	con.len = 0;
+	struct vm_config cfg = {
+		.mem_size = 256ull << 20, .nvcpus = vcpus, .timeout_ms = BOOT_TIMEOUT_MS,
+		.console = console_capture, .console_ctx = &con, .snapshots = true,
+		.kernel = kernel, .kernel_len = klen, .initrd = initrd, .initrd_len = ilen,
+		.cmdline = "console=ttyS0 quiet panic=-1 pci=off cowvm.test=agent cowvm.warm_mib=16",
+	};
+	struct vm *vm;
+	struct vmm_err e = { 0 };
+	cr_assert_eq(vm_create(&cfg, &vm, &e), 0, "vm_create: %s", e.msg);
+	free(kernel);
+	free(initrd);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct vm_result res;
+	cr_assert_eq(vm_run(vm, &res, &e), 0, "%s", e.msg);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(res.end, VM_END_SNAPSHOT, "boot to the agent's snapshot: end %d (%s); console:\n%.*s", res.end,
+	             res.msg, (int)con.len, con.data);
+	cr_log_info("linux: %u vCPU(s): boot to the snapshot request %.1f s", vcpus,
+	            (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	check_console(&con, "boot");
+	struct snapshot *s;
+	cr_assert_eq(snapshot_take(vm, &s, &e), 0, "snapshot_take: %s", e.msg);
+	cr_assert_not_null(s->meta.pc);
+	vm->cfg.snapshots = false;
+	cr_assert_eq(vm_run(vm, &res, &e), 0, "%s", e.msg);
+	cr_assert_eq(res.end, VM_END_EXIT, "the original after its snapshot: end %d (%s)", res.end, res.msg);
+	cr_assert_eq(res.status, 0);
+	vm_destroy(vm);
+	return s;
+}
+
+struct answer {
+	struct vm_result res;
+	struct console_buf con;
+	char out[4096];
+};
+
+/* Run one request in clone c: the command goes to the input buffer, the
+ * agent's answer comes back in the output buffer (u64 length + bytes). */
+static void ask(struct vm *c, const char *cmd, struct answer *a)
+{
+	struct vmm_err e = { 0 };
+	cr_assert_eq(vm_guest_write(c, c->layout.in_base, cmd, strlen(cmd) + 1, &e), 0, "%s", e.msg);
+	a->con.len = 0;
+	c->cfg.console_ctx = &a->con;
+	cr_assert_eq(vm_run(c, &a->res, &e), 0, "%s", e.msg);
+	cr_assert_eq(a->res.end, VM_END_EXIT, "clone %llu: end %d (%s); console:\n%.*s",
+	             (unsigned long long)c->clone_id, a->res.end, a->res.msg, (int)a->con.len, a->con.data);
+	uint64_t len;
+	cr_assert_eq(vm_guest_read(c, c->layout.out_base, &len, sizeof(len), &e), 0, "%s", e.msg);
+	cr_assert_lt(len, sizeof(a->out), "clone %llu: response of %llu bytes", (unsigned long long)c->clone_id,
+	             (unsigned long long)len);
+	cr_assert_eq(vm_guest_read(c, c->layout.out_base + 8, a->out, len, &e), 0, "%s", e.msg);
+	a->out[len] = 0;
+	check_console(&a->con, "clone");
+}
+
+static const char *field(const char *out, const char *key, char *buf, size_t n)
+{
+	const char *p = strstr(out, key);
+	cr_assert_not_null(p, "no '%s' in the answer:\n%s", key, out);
+	p += strlen(key);
+	size_t i = 0;
+	while (p[i] && p[i] != '\n' && i + 1 < n) {
+		buf[i] = p[i];
+		i++;
+	}
+	buf[i] = 0;
+	return buf;
+}
+
+/* The request every clone answers: it leaves a file, a background process
+ * and 4 MiB of written memory behind, and says who it is. */
+#define REQUEST                                                                       \
+	"mark=$(test -e /tmp/mark && echo dirty || echo clean); echo x > /tmp/mark; "     \
+	"(sleep 1000 &) ; dd if=/dev/zero of=/dev/shm/m bs=1M count=4 2>/dev/null; "       \
+	"echo before=$mark; echo uuid=$(cat /proc/sys/kernel/random/uuid); "             \
+	"echo rand=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'); "           \
+	"echo time=$(date +%s); echo cpus=$(grep -c ^processor /proc/cpuinfo)"
+
+Test(linux, warm_guest_clones_are_not_twins_and_reset_exactly, .timeout = 1500)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = warm_snapshot(1);
+	struct vm_pool *pool;
+	struct vmm_err e = { 0 };
+	cr_assert_eq(vm_pool_create(2, &pool, &e), 0, "%s", e.msg);
+	static struct answer a;
+	char uuids[NCLONES][64], rands[NCLONES][64], buf[64];
+	struct clone_opts o = { .console = console_capture, .console_ctx = &a.con, .timeout_ms = RUN_TIMEOUT_MS };
+	for (unsigned i = 0; i < NCLONES; i++) {
+		struct vm *c;
+		cr_assert_eq(vm_clone(pool, s, &o, &c, &e), 0, "clone %u: %s", i, e.msg);
+		ask(c, REQUEST, &a);
+		cr_assert_eq(a.res.status, 0, "clone %llu: status %d:\n%s", (unsigned long long)c->clone_id, a.res.status,
+		             a.out);
+		cr_assert_eq(report(&a.res, "clone"), c->clone_id, "the agent knows its clone number");
+		cr_assert_str_eq(field(a.out, "before=", buf, sizeof(buf)), "clean", "clone %llu sees another's file",
+		                 (unsigned long long)c->clone_id);
+		field(a.out, "uuid=", uuids[i], sizeof(uuids[i]));
+		field(a.out, "rand=", rands[i], sizeof(rands[i]));
+		cr_assert_eq(strlen(uuids[i]), 36, "uuid '%s'", uuids[i]);
+		cr_assert_eq(strlen(rands[i]), 32, "rand '%s'", rands[i]);
+		for (unsigned j = 0; j < i; j++) {
+			cr_assert_str_neq(uuids[i], uuids[j], "clones %u and %u share a UUID", i, j);
+			cr_assert_str_neq(rands[i], rands[j], "clones %u and %u read the same urandom bytes", i, j);
+		}
+		long long t = atoll(field(a.out, "time=", buf, sizeof(buf)));
+		long long now = (long long)time(NULL);
+		cr_assert(t > now - 10 && t <= now + 1, "clone %u's wall clock says %lld, the host %lld", i, t, now);
+		if (i % 5 == 4) {
+			/* reset: everything the request left behind is gone */
+			cr_assert_eq(vm_reset(c, NULL, &e), 0, "%s", e.msg);
+			assert_window_is_snapshot(c, s, "Linux clone after reset");
+			ask(c, REQUEST, &a);
+			cr_assert_eq(a.res.status, 0, "after reset: %s", a.out);
+			cr_assert_str_eq(field(a.out, "before=", buf, sizeof(buf)), "clean", "after a reset the file is back");
+		}
+		vm_release(pool, c);
+	}
+	struct vm_pool_stats st;
+	vm_pool_get_stats(pool, &st);
+	cr_log_info("linux: %d clones: %llu shells created, %llu reused, %llu remapped", NCLONES,
+	            (unsigned long long)st.created, (unsigned long long)st.reused, (unsigned long long)st.remapped);
+	cr_assert_leq(st.created, 2, "clones come from the pool's shells");
+	vm_pool_destroy(pool);
+	snapshot_put(s);
+}
+
+Test(linux, two_vcpu_guest_clones, .timeout = 900)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = warm_snapshot(2);
+	static struct answer a;
+	struct vmm_err e = { 0 };
+	struct clone_opts o = { .console = console_capture, .console_ctx = &a.con, .timeout_ms = RUN_TIMEOUT_MS };
+	char buf[64];
+	for (unsigned i = 0; i < 3; i++) {
+		struct vm *c;
+		cr_assert_eq(vm_clone(NULL, s, &o, &c, &e), 0, "%s", e.msg);
+		ask(c, REQUEST, &a);
+		cr_assert_eq(a.res.status, 0, "%s", a.out);
+		cr_assert_str_eq(field(a.out, "cpus=", buf, sizeof(buf)), "2");
+		vm_destroy(c);
+	}
+	snapshot_put(s);
+}

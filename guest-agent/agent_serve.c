@@ -222,12 +222,15 @@ int agent_cmd_serve(struct agent_ctx *c, const struct agent_args *a)
 }
 
 /* ---- info, report, exit ------------------------------------------------------------ */
+/* Prints the fields as they are (for debugging), then checks them. */
 int agent_cmd_info(struct agent_ctx *c, FILE *out)
 {
 	struct cowvm_agent_info info;
-	int rc = agent_check_window(c, &info);
-	if (rc)
-		return rc;
+	int r = agent_read_info(c->t, &info);
+	if (r) {
+		fprintf(c->log, "cowvm-agent: cannot read the agent info page: %s\n", strerror(-r));
+		return AGENT_EXIT_FAIL;
+	}
 	fprintf(out, "magic            %#" PRIx64 "\n", info.magic);
 	fprintf(out, "version          %u\n", info.version);
 	fprintf(out, "ncpus            %u\n", info.ncpus);
@@ -240,7 +243,8 @@ int agent_cmd_info(struct agent_ctx *c, FILE *out)
 	for (unsigned i = 0; i < COWVM_AGENT_RANDOM; i++)
 		fprintf(out, "%02x", info.random[i]);
 	fprintf(out, "\ntransport        %s\n", c->t->name);
-	return AGENT_EXIT_OK;
+	fflush(out);
+	return agent_check_window(c, &info);
 }
 
 int agent_cmd_report(struct agent_ctx *c, const struct agent_args *a)

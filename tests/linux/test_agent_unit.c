@@ -723,15 +723,40 @@ Test(agent_serve, refusals_make_no_port_io)
 	cr_assert_eq(mock_sys_rec.entropy_calls, 0);
 	env_fini(&e);
 
-	struct agent_args ai = { .cmd = AGENT_CMD_INFO }, ar = { .cmd = AGENT_CMD_REPORT, .key = "k" },
-		ae = { .cmd = AGENT_CMD_EXIT };
+	struct agent_args ar = { .cmd = AGENT_CMD_REPORT, .key = "k" }, ae = { .cmd = AGENT_CMD_EXIT };
 	env_init(&e);
 	mock_info(e.m)->magic = 0x544741564d574f44ull;
-	cr_assert_eq(agent_cmd_info(&e.c, e.c.log), AGENT_EXIT_NOT_COWVM);
 	cr_assert_eq(agent_cmd_report(&e.c, &ar), AGENT_EXIT_NOT_COWVM);
 	cr_assert_eq(agent_cmd_exit(&e.c, &ae), AGENT_EXIT_NOT_COWVM);
 	cr_assert_eq(e.m->ncalls, 0);
-	(void)ai;
+	env_fini(&e);
+}
+
+Test(agent_cmds, info_without_cowvm)
+{
+	struct cmd_env e;
+	env_init(&e);
+	memset(e.m->win, 0xff, 0x1000); /* what QEMU's VGA memory reads as */
+	char *txt = NULL;
+	size_t tlen = 0;
+	FILE *out = open_memstream(&txt, &tlen);
+	cr_assert_eq(agent_cmd_info(&e.c, out), AGENT_EXIT_NOT_COWVM);
+	fclose(out);
+	cr_assert_str_eq(txt,
+		"magic            0xffffffffffffffff\n"
+		"version          4294967295\n"
+		"ncpus            4294967295\n"
+		"input            0xffffffffffffffff + 0xffffffffffffffff\n"
+		"output           0xffffffffffffffff + 0xffffffffffffffff\n"
+		"clone_id         18446744073709551615\n"
+		"generation       18446744073709551615\n"
+		"host_realtime_ns -1\n"
+		"random           ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n"
+		"transport        mock\n");
+	free(txt);
+	cr_assert_str_eq(env_log(&e),
+		"cowvm-agent: not running under cowvm (no agent info page at 0xa0000: magic 0xffffffffffffffff)\n");
+	cr_assert_eq(e.m->ncalls, 0);
 	env_fini(&e);
 }
 

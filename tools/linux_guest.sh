@@ -2,20 +2,24 @@
 # linux_guest.sh - the Linux test guest of cowvm: Debian's kernel and a
 # busybox initramfs, for `cowvm run --kernel` and tests/linux/.
 #
-#   tools/linux_guest.sh [--cache DIR] OUTDIR
+#   tools/linux_guest.sh [--cache DIR] [--agent PATH] OUTDIR
 #
 # Writes:
 #   OUTDIR/vmlinuz            the bzImage of the Debian kernel package that
 #                             linux-image-amd64 depends on
 #   OUTDIR/initramfs.cpio.gz  /init = tests/linux/init.sh, /bin/busybox from
 #                             Debian's busybox-static with its applet links,
-#                             /dev/console (newc cpio, gzip)
+#                             /bin/cowvm-agent (with --agent), /dev/console
+#                             (newc cpio, gzip)
 #   OUTDIR/initramfs.stamp    what the initramfs was built from
 #
 #  --cache DIR  where the kernel .deb and its unpacked vmlinuz are kept
 #               (default /var/cache/cowvm, shared with tools/qemu_test.sh,
 #               so the 70 MB package is fetched once and survives clean
 #               clones and `make clean`)
+#  --agent PATH the guest agent (BUILD/guest-agent/cowvm-agent, a static
+#               executable) to put into the initramfs as /bin/cowvm-agent;
+#               without it the initramfs has no agent
 #
 # Steps, each only when needed:
 #  1. installs busybox-static and cpio if missing (apt-get
@@ -25,8 +29,8 @@
 #     that package is there. The kernel is NOT installed on the host: only
 #     boot/vmlinuz-VERSION is taken out of the .deb's data (dpkg-deb);
 #  3. copies vmlinuz to OUTDIR unless the same bytes are there;
-#  4. rebuilds the initramfs only when init.sh or busybox changed (their
-#     SHA-256 are in OUTDIR/initramfs.stamp).
+#  4. rebuilds the initramfs only when init.sh, busybox or the agent changed
+#     (their SHA-256 are in OUTDIR/initramfs.stamp).
 # Prints one line per step saying what it did. Exit status: 0 done, 2 bad
 # arguments or a failed step (the reason on stderr).
 set -u
@@ -36,6 +40,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 init_src="$here/tests/linux/init.sh"
 cache=/var/cache/cowvm
 out=""
+agent=""
 # Bump when the archive's layout changes, so old initramfs are rebuilt.
 layout=1
 
@@ -46,6 +51,7 @@ log() { printf 'linux_guest: %s\n' "$*"; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--cache) [ $# -ge 2 ] || die "--cache needs a folder"; cache=$2; shift ;;
+	--agent) [ $# -ge 2 ] || die "--agent needs a file"; agent=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	-*) usage >&2; die "unknown option $1" ;;
 	*) [ -z "$out" ] || die "one OUTDIR only (got '$out' and '$1')"; out=$1 ;;
@@ -54,6 +60,15 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$out" ] || { usage >&2; die "OUTDIR missing"; }
 [ -f "$init_src" ] || die "$init_src is missing"
+if [ -n "$agent" ]; then
+	[ -f "$agent" ] || die "the agent $agent is missing (build it first: ninja -C BUILD)"
+	[ "$(LC_ALL=C od -An -c -N4 "$agent" 2>/dev/null | tr -d ' ')" = 177ELF ] \
+		|| die "the agent $agent is not an ELF executable"
+	# The initramfs has no libc: the agent must be static.
+	if LC_ALL=C ldd "$agent" 2>&1 | grep -q '=>'; then
+		die "the agent $agent is dynamically linked (it must be static)"
+	fi
+fi
 
 # ---- 1. packages ------------------------------------------------------------------
 installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q 'install ok installed'; }
@@ -132,10 +147,12 @@ else
 fi
 
 # ---- 4. OUTDIR/initramfs.cpio.gz --------------------------------------------------
-stamp="layout=$layout init=$(sha256sum <"$init_src" | cut -d' ' -f1) busybox=$(sha256sum <"$busybox" | cut -d' ' -f1)"
+agent_sum=none
+[ -z "$agent" ] || agent_sum=$(sha256sum <"$agent" | cut -d' ' -f1)
+stamp="layout=$layout init=$(sha256sum <"$init_src" | cut -d' ' -f1) busybox=$(sha256sum <"$busybox" | cut -d' ' -f1) agent=$agent_sum"
 initrd="$out/initramfs.cpio.gz"
 if [ -s "$initrd" ] && [ "$(cat "$out/initramfs.stamp" 2>/dev/null)" = "$stamp" ]; then
-	log "$initrd up to date (init.sh and busybox unchanged)"
+	log "$initrd up to date (init.sh, busybox and the agent unchanged)"
 	exit 0
 fi
 stage=$(mktemp -d "$out/stage.XXXXXX") || die "mktemp in $out failed"
@@ -149,6 +166,9 @@ for a in $("$busybox" --list-full); do
 done
 [ -e "$root/bin/sh" ] || ln -s busybox "$root/bin/sh"
 install -m 0755 "$init_src" "$root/init" || die "cannot copy $init_src"
+if [ -n "$agent" ]; then
+	install -m 0755 "$agent" "$root/bin/cowvm-agent" || die "cannot copy $agent"
+fi
 # The kernel opens /dev/console for PID 1 before /init runs. mknod needs
 # root; without it init.sh reopens the console on devtmpfs.
 mknod -m 0600 "$root/dev/console" c 5 1 2>/dev/null || log "warning: no /dev/console in the archive (mknod needs root); init.sh reopens it"
@@ -156,4 +176,4 @@ mknod -m 0600 "$root/dev/console" c 5 1 2>/dev/null || log "warning: no /dev/con
 	| gzip -9 -n >"$stage/initramfs.cpio.gz" || die "cpio | gzip failed"
 mv "$stage/initramfs.cpio.gz" "$initrd" || die "cannot write $initrd"
 printf '%s\n' "$stamp" >"$out/initramfs.stamp"
-log "$initrd built ($(du -h "$initrd" | cut -f1); init: tests/linux/init.sh, busybox $("$busybox" 2>&1 | sed -n '1s/^BusyBox \(v[^ ]*\).*/\1/p'))"
+log "$initrd built ($(du -h "$initrd" | cut -f1); init: tests/linux/init.sh, busybox $("$busybox" 2>&1 | sed -n '1s/^BusyBox \(v[^ ]*\).*/\1/p'), agent: ${agent:-none})"

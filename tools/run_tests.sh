@@ -29,9 +29,10 @@ cache=/var/cache/cowvm
 # test_summary.py counts the skips from that.
 export CRITERION_VERBOSITY_LEVEL=1
 
-# linux_guest OUTDIR: the Linux guest's files for the tests of one build.
+# linux_guest OUTDIR: the Linux guest's files for the tests of one build
+# (OUTDIR = BUILD/linux-guest; the initramfs gets BUILD's guest agent).
 linux_guest() {
-	if ! bash tools/linux_guest.sh --cache "$cache" "$1"; then
+	if ! bash tools/linux_guest.sh --cache "$cache" --agent "$(dirname "$1")/guest-agent/cowvm-agent" "$1"; then
 		echo "run_tests: tools/linux_guest.sh $1 failed: the Linux-guest tests cannot pass"
 		status=1
 	fi

@@ -10,6 +10,9 @@
 #   halt      halt -f          (every CPU halted: cowvm exits 206)
 #   shell     an interactive sh on the console (controlling tty, so typed
 #             input works; prompt "cowvm-sh# "); power-off when it exits
+#   agent     a tmpfs on /tmp, then `cowvm-agent serve --warm-mib N` with
+#             N from `cowvm.warm_mib=N` (default 16): under cowvm the agent
+#             ends the VM itself (snapshot, clones); power-off if it returns
 # Marker (one line, the test's proof that this init ran):
 #   COWVM-LINUX-UP cpus=N test=ACTION        (N = processors in /proc/cpuinfo)
 # Unknown or missing action: a COWVM-ERROR line, then power-off.
@@ -25,8 +28,12 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 
 action=
+warm_mib=16
 for w in $(cat /proc/cmdline); do
-	case "$w" in cowvm.test=*) action=${w#cowvm.test=} ;; esac
+	case "$w" in
+	cowvm.test=*) action=${w#cowvm.test=} ;;
+	cowvm.warm_mib=*) warm_mib=${w#cowvm.warm_mib=} ;;
+	esac
 done
 cpus=$(grep -c '^processor' /proc/cpuinfo)
 echo "COWVM-LINUX-UP cpus=$cpus test=$action"
@@ -41,8 +48,15 @@ shell)
 	HOME=/ PS1='cowvm-sh# ' setsid cttyhack sh
 	poweroff -f
 	;;
+agent)
+	# The requests' commands may write files: /tmp is a tmpfs of its own.
+	mount -t tmpfs -o mode=1777 tmpfs /tmp
+	HOME=/ cowvm-agent serve --warm-mib "$warm_mib"
+	echo "COWVM-AGENT-RETURNED status=$?"
+	poweroff -f
+	;;
 *)
-	echo "COWVM-ERROR unknown cowvm.test='$action' (want poweroff, reboot, halt or shell)"
+	echo "COWVM-ERROR unknown cowvm.test='$action' (want poweroff, reboot, halt, shell or agent)"
 	poweroff -f
 	;;
 esac

@@ -246,13 +246,18 @@ Test(linux_machine, bad_inputs_are_refused_before_kvm)
 	cr_assert(strstr(e.msg, "at most"), "%s", e.msg);
 }
 
-/* Mask IRQ 2 at the master PIC (IMR 0xfb, KVM's PIC), put 0x5a in COM1's
+/* Point the kvmclock wall clock at 0x50000, mask IRQ 2 at the master PIC
+ * (IMR 0xfb, KVM's PIC), put 0x5a in COM1's
  * scratch register, ask for a snapshot with a block in the agent window,
  * then print the hypercall's return + '0', COM1's scratch register and a
  * newline, and power off. The original prints "0Z\n", clone N "NZ\n" (a
  * shell whose UART was not restored would print a NUL for the scratch).
  * Assembled with GNU as (x86-64). */
 static const uint8_t prog_snapshot[] = {
+	/* wrmsr MSR_KVM_WALL_CLOCK_NEW = 0x50000: KVM writes the wall clock
+	 * there now and again whenever the MSR is restored, i.e. in every
+	 * clone and reset: memory must be reset after the vCPU state. */
+	0xb9, 0x00, 0x4d, 0x56, 0x4b, 0xb8, 0x00, 0x00, 0x05, 0x00, 0x31, 0xd2, 0x0f, 0x30,
 	0xb0, 0xfb, 0xe6, 0x21,                         /* mov al,0xfb; out 0x21,al */
 	0xba, 0xff, 0x03, 0x00, 0x00, 0xb0, 0x5a, 0xee, /* COM1 SCR = 0x5a */
 	0x48, 0xc7, 0xc7, 0x00, 0x10, 0x0a, 0x00,       /* mov rdi, COWVM_AGENT_HCALL_GPA */
@@ -296,6 +301,9 @@ Test(linux_machine, pc_snapshot_clone_and_reset_restore_the_machine)
 	cr_assert_eq(s->meta.pc->pic_master.chip.pic.imr, 0xfb);
 	cr_assert_eq(s->meta.pc->com1.scr, 0x5a);
 	cr_assert_eq(s->meta.vcpu[0].has_lapic, 1);
+	uint32_t wall_version;
+	memcpy(&wall_version, snapshot_page(s, 0x50), 4);
+	cr_assert_neq(wall_version, 0, "KVM wrote the wall clock at 0x50000");
 	/* the original runs on and is told it is the original */
 	r.vm->cfg.snapshots = false;
 	cr_assert_eq(vm_run(r.vm, &r.res, &e), 0, "%s", e.msg);

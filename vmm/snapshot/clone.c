@@ -188,13 +188,14 @@ static int write_clone_id(struct vm *vm, struct vmm_err *e)
  *  3. a PC guest's interrupt controllers, PIT and devices (pc_state.h),
  *     before the vCPUs, whose LAPICs deliver into them;
  *  4. every vCPU's state, then for a PC KVM_KVMCLOCK_CTRL (the guest's
- *     watchdogs must not count the time the snapshot slept);
- *  5. the per-run fields of the VM object;
- *  6. the clone's number in the snapshot hypercall's `ret` and, for a PC,
- *     the agent info page (memory already reset, so these are the writes
- *     that differ from the snapshot).
+ *     watchdogs must not count the time the snapshot slept).
+ * KVM itself may write guest memory meanwhile: a string IN completed by
+ * the drain, and the kvmclock wall-clock struct, which KVM rewrites (with
+ * the host's time now) whenever MSR_KVM_WALL_CLOCK_NEW is set. Those writes
+ * are logged like the guest's, so memory is reset after this, not before
+ * (restore_then_reset).
  */
-static int restore_run_state(struct vm *vm, struct vmm_err *e)
+static int restore_machine(struct vm *vm, struct vmm_err *e)
 {
 	struct snapshot *s = vm->snap;
 	int r = 0;
@@ -207,12 +208,34 @@ static int restore_run_state(struct vm *vm, struct vmm_err *e)
 	}
 	r = r ?: (s->meta.pc ? pc_state_restore(vm, s->meta.pc, e) : 0);
 	r = r ?: restore_vcpus(vm, s, e);
-	r = r ?: (s->meta.pc ? pc_kvmclock_paused(vm, e) : 0);
+	return r ?: (s->meta.pc ? pc_kvmclock_paused(vm, e) : 0);
+}
+
+/* After memory is the snapshot's: the per-run fields of the VM object, then
+ * the writes that differ from the snapshot on purpose: the clone's number
+ * in the snapshot hypercall's `ret` and, for a PC, the agent info page. */
+static int finish_restore(struct vm *vm, struct vmm_err *e)
+{
 	vm->snap_hc_gpa = 0;
 	atomic_store(&vm->gpt_error, 0);
 	atomic_store(&vm->mmio_exits, 0);
 	atomic_store(&vm->unknown_io, 0);
-	return r ?: write_clone_id(vm, e);
+	return write_clone_id(vm, e);
+}
+
+static int reset_memory(struct vm *vm, struct reset_stats *st, struct vmm_err *e);
+
+/* vm_clone's shell already shows the snapshot: only what KVM wrote while
+ * the machine state was restored needs resetting, usually nothing. */
+static int restore_then_reset(struct vm *vm, struct vmm_err *e)
+{
+	int r = restore_machine(vm, e);
+	uint64_t seen = atomic_load(&vm->dirty_seen);
+	r = r ?: vm_harvest_dirty(vm, e);
+	struct reset_stats st = { 0 };
+	if (!r && atomic_load(&vm->dirty_seen) != seen)
+		r = reset_memory(vm, &st, e);
+	return r ?: finish_restore(vm, e);
 }
 
 int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *o,
@@ -280,7 +303,7 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 	 * new next one (this clone's memory is ours alone until we return). */
 	unsigned long long id = atomic_load(&s->next_clone);
 	vm->clone_id = id + 1;
-	r = r ?: restore_run_state(vm, e);
+	r = r ?: restore_then_reset(vm, e);
 	while (!r && !atomic_compare_exchange_weak(&s->next_clone, &id, id + 1)) {
 		vm->clone_id = id + 1; /* id now holds the number taken meanwhile */
 		r = write_clone_id(vm, e);
@@ -390,15 +413,19 @@ int vm_reset(struct vm *vm, struct reset_stats *st, struct vmm_err *e)
 	memset(st, 0, sizeof(*st));
 	if (!vm->snap)
 		return vmm_fail(e, -EINVAL, "vm_reset: this VM is not a clone");
-	int r = reset_memory(vm, st, e);
-	return r ?: restore_run_state(vm, e);
+	/* Machine state first: memory is reset after it, so whatever KVM
+	 * wrote into guest memory while restoring is reset too. */
+	int r = restore_machine(vm, e);
+	r = r ?: reset_memory(vm, st, e);
+	return r ?: finish_restore(vm, e);
 }
 
 int vm_reset_copy(struct vm *vm, struct vmm_err *e)
 {
 	if (!vm->snap)
 		return vmm_fail(e, -EINVAL, "vm_reset_copy: this VM is not a clone");
-	int r = vm_harvest_dirty(vm, e); /* empties the log; the GPT is reset whole below */
+	int r = restore_machine(vm, e); /* first: see restore_machine */
+	r = r ?: vm_harvest_dirty(vm, e); /* empties the log; the GPT is reset whole below */
 	if (r)
 		return r;
 	memcpy(vm->mem.host, snapshot_root(vm->snap)->map, vm->mem.size);
@@ -407,7 +434,7 @@ int vm_reset_copy(struct vm *vm, struct vmm_err *e)
 	if (r)
 		return vmm_fail(e, r, "resetting the GPT failed: %s", strerror(-r));
 	r = dirty_log_reprotect(&vm->dlog, true, e);
-	return r ?: restore_run_state(vm, e);
+	return r ?: finish_restore(vm, e);
 }
 
 /* Delete the coverage memslot: it points at host memory the caller owns

@@ -259,3 +259,186 @@ Test(sdk, snapshot_and_clones_keep_warm_heap, .timeout = 120)
 	free(s);
 	unlink(snap);
 }
+
+/* ---- cowvm clone --reports / --json / --request ------------------------- */
+
+/* A snapshot of sdk_probe's snap mode (extra arguments appended); the
+ * caller unlinks path. */
+static void make_snap(char *path, const char *then)
+{
+	strcpy(path, "/tmp/cowvm-sdk-snap-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	struct spawn *s = then ? cowvm(ARGS("run", "--guest", env("SDK_PROBE"), "--arg", "mode=snap", "--arg",
+	                                    "n=1000", "--arg", then, "--snapshot-out", path))
+	                       : cowvm(ARGS("run", "--guest", env("SDK_PROBE"), "--arg", "mode=snap", "--arg",
+	                                    "n=1000", "--snapshot-out", path));
+	cr_assert_eq(exit_code(s), 0, "making the snapshot: stderr '%s'", s->err);
+	free(s);
+}
+
+static void write_file(char *path, const void *data, size_t len)
+{
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Check one JSON line: exactly `head` + "<number>,\"run_us\":<number>" +
+ * `tail` (the latencies vary). Returns the start of the next line. */
+static const char *expect_json_line(const char *p, const char *head, const char *tail)
+{
+	const char *nl = strchr(p, '\n');
+	cr_assert_not_null(nl, "no JSON line left; got '%s'", p);
+	size_t hl = strlen(head), tl = strlen(tail), n = (size_t)(nl - p);
+	cr_assert(n > hl + tl && !strncmp(p, head, hl) && !strncmp(nl - tl, tail, tl),
+	          "JSON line '%.*s'\nexpected '%s<us>,\"run_us\":<us>%s'", (int)n, p, head, tail);
+	const char *mid = p + hl;
+	char *end;
+	cr_expect_geq(strtod(mid, &end), 0.0);
+	cr_assert(end > mid && !strncmp(end, ",\"run_us\":", 10), "clone_us in '%.*s'", (int)n, p);
+	mid = end + 10;
+	cr_expect_gt(strtod(mid, &end), 0.0);
+	cr_assert(end > mid && end == nl - tl, "run_us in '%.*s'", (int)n, p);
+	return nl + 1;
+}
+
+/* A JSON line with a message: `head`, the message, then `mid` (from the
+ * message's closing quote to "clone_us":), the latencies, `tail`. */
+static void expect_json_message(const char *p, const char *head, const char *mid, const char *tail)
+{
+	const char *nl = strchr(p, '\n');
+	cr_assert_not_null(nl, "no JSON line in '%s'", p);
+	cr_assert(!strncmp(p, head, strlen(head)), "JSON line '%.*s' does not start with '%s'", (int)(nl - p), p, head);
+	const char *m = strstr(p, mid);
+	cr_assert(m && m < nl, "JSON line '%.*s' lacks '%s'", (int)(nl - p), p, mid);
+	expect_json_line(m, mid, tail);
+}
+
+Test(clone_output, reports_lines_with_request_and_response, .timeout = 120)
+{
+	need_kvm();
+	char snap[] = "/tmp/cowvm-sdk-snap-XXXXXX", req[] = "/tmp/cowvm-sdk-req-XXXXXX";
+	make_snap(snap, NULL);
+	write_file(req, "ping me", 7);
+	struct spawn *s = cowvm(ARGS("clone", "--from", snap, "-n", "2", "--jobs", "1", "--reports", "--request", req));
+	cr_expect_eq(exit_code(s), 0, "stderr '%s'", s->err);
+	/* sum of i*i for i < 1000 = 332833500 */
+	const char *want = "clone 1: exit 0\n"
+	                   "  report snap.clone=1 (0x1)\n"
+	                   "  report snap.ok=1 (0x1)\n"
+	                   "  response \"clone 1 sum 332833500: PING ME\"\n"
+	                   "clone 2: exit 0\n"
+	                   "  report snap.clone=2 (0x2)\n"
+	                   "  report snap.ok=1 (0x1)\n"
+	                   "  response \"clone 2 sum 332833500: PING ME\"\n"
+	                   "snapshot ";
+	cr_expect(!strncmp(s->out, want, strlen(want)), "stdout '%s'\nexpected to start with '%s'", s->out, want);
+	cr_expect_not_null(strstr(s->out, "2 ok, 0 failed"), "stdout '%s'", s->out);
+	free(s);
+	unlink(snap);
+	unlink(req);
+}
+
+Test(clone_output, json_to_stdout_holds_only_json, .timeout = 120)
+{
+	need_kvm();
+	char snap[] = "/tmp/cowvm-sdk-snap-XXXXXX", req[] = "/tmp/cowvm-sdk-req-XXXXXX";
+	make_snap(snap, NULL);
+	/* Quote, backslash, a control byte and a non-ASCII byte: escaped. */
+	write_file(req, "a\"b\\c\x01\xe9", 7);
+	struct spawn *s = cowvm(ARGS("clone", "--from", snap, "-n", "2", "--jobs", "1", "--json", "-", "--request", req));
+	cr_expect_eq(exit_code(s), 0, "stderr '%s'", s->err);
+	const char *p = expect_json_line(s->out,
+	        "{\"clone\":1,\"end\":\"exit\",\"status\":0,\"reports\":{\"snap.clone\":1,\"snap.ok\":1},\"clone_us\":",
+	        ",\"response\":\"clone 1 sum 332833500: A\\\"B\\\\C\\u0001\\u00e9\"}");
+	p = expect_json_line(p,
+	        "{\"clone\":2,\"end\":\"exit\",\"status\":0,\"reports\":{\"snap.clone\":2,\"snap.ok\":1},\"clone_us\":",
+	        ",\"response\":\"clone 2 sum 332833500: A\\\"B\\\\C\\u0001\\u00e9\"}");
+	cr_expect_str_eq(p, "", "stdout holds more than the JSON lines");
+	cr_expect_not_null(strstr(s->err, "2 ok, 0 failed"), "the summary is not on stderr: '%s'", s->err);
+	free(s);
+	unlink(snap);
+	unlink(req);
+}
+
+Test(clone_output, json_file_failed_clones, .timeout = 120)
+{
+	need_kvm();
+	char snap[] = "/tmp/cowvm-sdk-snap-XXXXXX", json[] = "/tmp/cowvm-sdk-json-XXXXXX";
+	make_snap(snap, "then=fault");
+	int fd = mkstemp(json);
+	cr_assert_geq(fd, 0);
+	struct spawn *s = cowvm(ARGS("clone", "--from", snap, "-n", "1", "--json", json, "--reports"));
+	cr_expect_eq(exit_code(s), 1, "a clone failed: exit 1; stderr '%s'", s->err);
+	const char *line1 = "clone 1: exception (201): guest exception #PF (page fault) vector=14 on vCPU 0: ";
+	cr_expect(!strncmp(s->out, line1, strlen(line1)), "stdout '%s'", s->out);
+	char buf[4096] = { 0 };
+	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
+	close(fd);
+	expect_json_message(buf,
+	        "{\"clone\":1,\"end\":\"exception\",\"status\":201,\"message\":\"guest exception #PF (page fault) "
+	        "vector=14 on vCPU 0: ",
+	        "\",\"reports\":{\"snap.clone\":1,\"snap.ok\":1},\"clone_us\":",
+	        ",\"response\":\"clone 1 sum 332833500\"}");
+	cr_expect_not_null(strstr(buf, "cr2=0x30 "), "json '%s'", buf); /* 3 arguments * 16 */
+	free(s);
+	unlink(snap);
+
+	make_snap(snap, "then=spin");
+	s = cowvm(ARGS("clone", "--from", snap, "-n", "1", "--timeout", "300", "--json", "-"));
+	cr_expect_eq(exit_code(s), 1, "stderr '%s'", s->err);
+	expect_json_message(s->out, "{\"clone\":1,\"end\":\"timeout\",\"status\":202,\"message\":\"",
+	                    "\",\"reports\":{\"snap.clone\":1,\"snap.ok\":1},\"clone_us\":",
+	                    ",\"response\":\"clone 1 sum 332833500\"}");
+	free(s);
+	unlink(snap);
+
+	make_snap(snap, "then=exit3");
+	s = cowvm(ARGS("clone", "--from", snap, "-n", "1", "--json", "-"));
+	cr_expect_eq(exit_code(s), 1, "stderr '%s'", s->err);
+	expect_json_line(s->out, "{\"clone\":1,\"end\":\"exit\",\"status\":3,\"reports\":{\"snap.clone\":1,\"snap.ok\":1},"
+	                 "\"clone_us\":", ",\"response\":\"clone 1 sum 332833500\"}");
+	free(s);
+	unlink(snap);
+	unlink(json);
+}
+
+Test(clone_output, bad_options_refused, .timeout = 60)
+{
+	char req[] = "/tmp/cowvm-sdk-req-XXXXXX";
+	static char big[COWVM_MSG_MAX + 1];
+	write_file(req, big, sizeof(big));
+	struct {
+		const char *const *args;
+		const char *msg;
+	} cases[] = {
+		{ ARGS("clone", "--from", "/etc/passwd", "--input", "/etc/passwd", "--request", "/etc/passwd"),
+		  "--input and --request both" },
+		{ ARGS("clone", "--from", "/etc/passwd", "--request", req), "larger than 65528 bytes" },
+		{ ARGS("clone", "--from", "/etc/passwd", "--request", "/nonexistent"), "cannot use request" },
+		{ ARGS("clone", "--from", "/etc/passwd", "--json"), "unknown or incomplete option" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct spawn *s = cowvm(cases[i].args);
+		cr_expect_eq(exit_code(s), COWVM_EXIT_USAGE, "case %zu: exit %d; stderr '%s'", i, exit_code(s), s->err);
+		cr_expect_not_null(strstr(s->err, cases[i].msg), "case %zu: stderr '%s' lacks '%s'", i, s->err,
+		                   cases[i].msg);
+		free(s);
+	}
+	unlink(req);
+}
+
+Test(clone_output, json_file_unwritable, .timeout = 60)
+{
+	need_kvm();
+	char snap[] = "/tmp/cowvm-sdk-snap-XXXXXX";
+	make_snap(snap, NULL);
+	struct spawn *s = cowvm(ARGS("clone", "--from", snap, "--json", "/nonexistent-dir/x.json"));
+	cr_expect_eq(exit_code(s), COWVM_EXIT_USAGE, "stderr '%s'", s->err);
+	cr_expect_not_null(strstr(s->err, "cannot write --json file '/nonexistent-dir/x.json'"), "stderr '%s'", s->err);
+	free(s);
+	unlink(snap);
+}

@@ -12,9 +12,11 @@
  *   mode=snap    build a warm table of n values (default 100000) on the
  *                heap, snapshot; the original prints "original: R" (R the
  *                snapshot call's return) and exits 0; clone N checks the
- *                table, scribbles over it, responds "clone N sum S",
+ *                table, scribbles over it, responds "clone N sum S" (and
+ *                ": " plus the request upper-cased, if there is one),
  *                reports snap.clone and snap.ok and exits 0 (4 if the table
- *                was not intact)
+ *                was not intact); then=fault|spin|exit3 makes each clone
+ *                fault, spin or exit 3 after reporting instead
  *   mode=exit    exit with status=N
  *   mode=fault   read address 1 (the NULL guard page; 1 = the argument count)
  *   mode=ap      every secondary vCPU reports ap.<cpu> = cpu * 10 + 1
@@ -139,11 +141,26 @@ static int do_snap(void)
 		sum += t[i];
 		t[i] = (uint64_t)id; /* each clone scribbles; the next must not see it */
 	}
-	char r[64];
+	char r[300];
+	const char *req;
+	size_t len;
 	int n = cg_snprintf(r, sizeof(r), "clone %lld sum %llu", (long long)id, (unsigned long long)sum);
+	if (!cg_request((const void **)&req, &len)) {
+		n += cg_snprintf(r + n, sizeof(r) - (size_t)n, ": ");
+		for (size_t i = 0; i < len && n < (int)sizeof(r); i++)
+			r[n++] = req[i] >= 'a' && req[i] <= 'z' ? (char)(req[i] - 32) : req[i];
+	}
 	cg_respond(r, (size_t)n);
 	cg_report("snap.clone", (uint64_t)id);
 	cg_report("snap.ok", ok);
+	const char *then = cg_arg("then");
+	if (then && cg_streq(then, "fault"))
+		return (int)*(volatile uint64_t *)(uintptr_t)(cg_arg_count() * 16); /* NULL guard page */
+	if (then && cg_streq(then, "spin"))
+		for (;;)
+			__asm__ volatile("pause");
+	if (then && cg_streq(then, "exit3"))
+		return 3;
 	return ok ? 0 : 4;
 }
 

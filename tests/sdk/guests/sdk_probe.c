@@ -18,6 +18,7 @@
  *                was not intact); then=fault|spin|exit3 makes each clone
  *                fault, spin or exit 3 after reporting instead
  *   mode=exit    exit with status=N
+ *   mode=spin    loop forever (for timeouts)
  *   mode=fault   read address 1 (the NULL guard page; 1 = the argument count)
  *   mode=ap      every secondary vCPU reports ap.<cpu> = cpu * 10 + 1
  *   mode=ring0   a ring-0 call through the gate (cg_ring0_handler below)
@@ -203,6 +204,9 @@ int main(void)
 		return do_snap();
 	if (cg_streq(mode, "exit"))
 		return cg_arg_u64("status", 0, &v) ? 99 : (int)v;
+	if (cg_streq(mode, "spin"))
+		for (;;)
+			__asm__ volatile("pause");
 	if (cg_streq(mode, "fault"))
 		return (int)*(volatile uint64_t *)(uintptr_t)cg_arg_count() /* 1 arg: address 1 */;
 	if (cg_streq(mode, "ap")) {

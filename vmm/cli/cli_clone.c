@@ -177,12 +177,15 @@ static long read_response(struct vm *vm, uint8_t **out)
 }
 
 /* Bytes as a JSON string body (json) or C-like text (!json): printable
- * ASCII as is, quote and backslash escaped, every other byte \u00XX or \xXX. */
+ * ASCII as is, quote and backslash escaped, newline and tab as \n and \t,
+ * every other byte \u00XX (JSON) or \xXX. */
 static void put_bytes(FILE *f, const uint8_t *p, size_t n, bool json)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '"' || p[i] == '\\')
 			fprintf(f, "\\%c", p[i]);
+		else if (p[i] == '\n' || p[i] == '\t')
+			fputs(p[i] == '\n' ? "\\n" : "\\t", f);
 		else if (p[i] >= 0x20 && p[i] < 0x7f)
 			fputc(p[i], f);
 		else

@@ -118,8 +118,8 @@ Test(api, create_errors)
 	expect_fail(cowvm_vm_create(c, &vm), -EINVAL, "workload memtouch: unknown argument 'bogus'", "bad key");
 	cowvm_config_free(c);
 	OK(cowvm_config_new(&c));
-	OK(cowvm_config_set_guest_image(c, "not an ELF at all, just text....................................",
-	                                66, "text"));
+	static const char text[] = "not an ELF at all, just text....................................";
+	OK(cowvm_config_set_guest_image(c, text, sizeof(text), "text"));
 	expect_fail(cowvm_vm_create(c, &vm), -ENOEXEC, "invalid guest ELF", "not an ELF");
 	cowvm_config_free(c);
 }

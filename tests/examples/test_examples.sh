@@ -6,7 +6,9 @@
 # the guest function (examples/guest/primes.c, guest SDK) snapshotted by the
 # host program (examples/host/serve.c, libcowvm: shared, then static), its
 # clones answering requests with exact responses; the same snapshot served
-# by the installed `cowvm clone --request --json`. Exit 77 (meson: skipped)
+# by the installed `cowvm clone --request --json`; the example of
+# docs/guest-sdk.md, extracted from the page, built and run with the
+# commands and outputs shown there. Exit 77 (meson: skipped)
 # after the builds when /dev/kvm cannot be used.
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -34,7 +36,7 @@ libdir=$(pkg-config --variable=libdir cowvm)
 
 # An ASan build's libcowvm.so needs its programs built with ASan too.
 san=()
-if readelf -d "$libdir/libcowvm.so" | grep -q 'libasan'; then
+if grep -q 'libasan' <<<"$(readelf -d "$libdir/libcowvm.so")"; then
 	san=(-fsanitize=address,undefined)
 fi
 
@@ -44,9 +46,10 @@ step "build the host program against libcowvm.so and libcowvm.a"
 cc -O2 -Wall -Wextra -Werror "${san[@]}" -o "$tmp/serve" "$src/examples/host/serve.c" $(pkg-config --cflags --libs cowvm)
 cc -O2 -Wall -Wextra -Werror "${san[@]}" -o "$tmp/serve-static" "$src/examples/host/serve.c" \
 	$(pkg-config --cflags cowvm) "$libdir/libcowvm.a" $(pkg-config --static --libs-only-l cowvm | sed 's/-lcowvm//') -pthread
-ldd "$tmp/serve" | grep -q "$libdir/libcowvm.so.0" 2>/dev/null || \
-	LD_LIBRARY_PATH=$libdir ldd "$tmp/serve" | grep -q "$libdir/libcowvm.so.0" || fail "serve does not use the installed libcowvm.so"
-LD_LIBRARY_PATH=$libdir ldd "$tmp/serve-static" | grep -q libcowvm && fail "serve-static links libcowvm.so"
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/serve")
+grep -q "$libdir/libcowvm.so.0" <<<"$deps" || fail "serve does not use the installed libcowvm.so: $deps"
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/serve-static")
+grep -q libcowvm <<<"$deps" && fail "serve-static links libcowvm.so: $deps"
 
 if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
 	echo "SKIP: /dev/kvm is missing or not usable"
@@ -96,8 +99,36 @@ fi
 grep -q "the guest ended before its snapshot: .*(status 3)" "$tmp/err" || fail "limit=1: $(cat "$tmp/err")"
 grep -q "^primes: limit must be 2..100000000$" "$tmp/out" || fail "limit=1 console: $(cat "$tmp/out")"
 
-step "the same snapshot through the installed cowvm"
+step "the example of docs/guest-sdk.md, as the page shows it"
+awk '/^```c$/{f=1;next} /^```$/{if(f){exit}} f' "$src/docs/guest-sdk.md" > "$tmp/greet.c"
+grep -q '^int main(void)$' "$tmp/greet.c" || fail "no C example found in docs/guest-sdk.md"
+(cd "$tmp" && gcc -O2 -Wall -Werror -o greet.elf greet.c $(pkg-config --cflags --libs cowguest))
 cowvm=$(find "$tmp" -path '*/bin/cowvm' -print -quit)
+out=$(cd "$tmp" && "$cowvm" run --guest greet.elf --arg who=world)
+[ "$out" = "greet.elf: 1 argument(s), 64 MiB of RAM" ] || fail "greet run: $out"
+(cd "$tmp" && "$cowvm" run --guest greet.elf --arg who=world --snapshot-out greet.snap >/dev/null 2>&1) || fail "greet snapshot"
+printf 'how are you?' > "$tmp/req.txt"
+out=$(cd "$tmp" && "$cowvm" clone --from greet.snap -n 2 --request req.txt --reports)
+out=$(sed -n 1,6p <<<"$out")
+want='clone 1: exit 0
+  report greet.bytes=12 (0xc)
+  response "hello, world (clone 1): how are you?"
+clone 2: exit 0
+  report greet.bytes=12 (0xc)
+  response "hello, world (clone 2): how are you?"'
+[ "$out" = "$want" ] || fail "greet clone --reports:
+$out"
+out=$(cd "$tmp" && "$cowvm" clone --from greet.snap -n 1 --request req.txt --json - 2>/dev/null)
+case $out in
+'{"clone":1,"end":"exit","status":0,"reports":{"greet.bytes":12},"clone_us":'*',"response":"hello, world (clone 1): how are you?"}') ;;
+*) fail "greet clone --json: $out" ;;
+esac
+out=$(cd "$tmp" && "$cowvm" stats --from greet.snap)
+out=$(sed -n 1,2p <<<"$out")
+[ "$out" = "snapshot greet.snap
+  guest memory      64 MiB, 1 vCPU(s), workload greet.elf" ] || fail "greet stats: $out"
+
+step "the same snapshot through the installed cowvm"
 printf 'prime 7\nisprime 9' > "$tmp/req"
 out=$("$cowvm" clone --from "$tmp/primes.snap" -n 2 --jobs 1 --request "$tmp/req" --json - 2>"$tmp/err") || \
 	fail "cowvm clone failed: $(cat "$tmp/err")"
@@ -109,5 +140,6 @@ for n in 1 2; do
 	esac
 done
 [ "$(wc -l <<<"$out")" = 2 ] || fail "cowvm clone --json printed more than 2 lines: $out"
-"$cowvm" stats --from "$tmp/primes.snap" | grep -q "workload primes.elf$" || fail "stats does not name primes.elf"
+out=$("$cowvm" stats --from "$tmp/primes.snap")
+grep -q "workload primes.elf$" <<<"$out" || fail "stats does not name primes.elf: $out"
 echo "examples: all checks passed"

@@ -59,9 +59,10 @@ int cg_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap) __attribute__
 /* End the whole VM with `status` (0..200). */
 __attribute__((noreturn)) void cg_exit(int status);
 /* Report a named value to the host (`cowvm run --reports`, `cowvm clone
- * --reports/--json`, the host library's cowvm_report_*). Key: at most 63
- * bytes; at most 32 reports per run. 0, or -28 (ENOSPC: too many),
- * -7 (E2BIG: key too long), -14 (EFAULT). */
+ * --reports/--json`, the host library's cowvm_vm_report*). Key: 1..63
+ * bytes; reporting a key again replaces its value; at most 32 keys per
+ * run. 0, or -28 (ENOSPC: a 33rd key), -22 (EINVAL: an empty or too long
+ * key). */
 int cg_report(const char *key, uint64_t value);
 /* Snapshot the whole guest here. Returns 0 in the original (which runs on),
  * N >= 1 in clone number N (each clone resumes right here), < 0 if the VMM

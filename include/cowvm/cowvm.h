@@ -119,7 +119,8 @@ const char *cowvm_vm_end_message(const cowvm_vm *vm);
 /* The values the guest reported in the last run (cg_report), in order. */
 unsigned cowvm_vm_report_count(const cowvm_vm *vm);
 int cowvm_vm_report_at(const cowvm_vm *vm, unsigned i, const char **key, uint64_t *value);
-/* The first value reported under key: 0, or -ENOENT. */
+/* The value reported under key (the last one, if reported again): 0, or
+ * -ENOENT. */
 int cowvm_vm_report(const cowvm_vm *vm, const char *key, uint64_t *value);
 /* The clone's number (1, 2, ...: what the guest's snapshot call returned
  * in it); 0 for a booted VM. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -408,9 +409,13 @@ Test(clone_output, json_file_failed_clones, .timeout = 120)
 
 Test(clone_output, bad_options_refused, .timeout = 60)
 {
-	char req[] = "/tmp/cowvm-sdk-req-XXXXXX";
+	char req[] = "/tmp/cowvm-sdk-req-XXXXXX", fifo[] = "/tmp/cowvm-sdk-fifo-XXXXXX";
 	static char big[COWVM_MSG_MAX + 1];
 	write_file(req, big, sizeof(big));
+	cr_assert_not_null(mkdtemp(fifo));
+	char fifo_path[64];
+	snprintf(fifo_path, sizeof(fifo_path), "%s/f", fifo);
+	cr_assert_eq(mkfifo(fifo_path, 0600), 0);
 	struct {
 		const char *const *args;
 		const char *msg;
@@ -419,6 +424,8 @@ Test(clone_output, bad_options_refused, .timeout = 60)
 		  "--input and --request both" },
 		{ ARGS("clone", "--from", "/etc/passwd", "--request", req), "larger than 65528 bytes" },
 		{ ARGS("clone", "--from", "/etc/passwd", "--request", "/nonexistent"), "cannot use request" },
+		/* Never opened for reading (it would block): refused at once. */
+		{ ARGS("clone", "--from", "/etc/passwd", "--request", fifo_path), "a FIFO or pipe, not a regular file" },
 		{ ARGS("clone", "--from", "/etc/passwd", "--json"), "unknown or incomplete option" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -429,6 +436,8 @@ Test(clone_output, bad_options_refused, .timeout = 60)
 		free(s);
 	}
 	unlink(req);
+	unlink(fifo_path);
+	rmdir(fifo);
 }
 
 Test(clone_output, json_file_unwritable, .timeout = 60)

@@ -59,6 +59,8 @@ void *cg_malloc(size_t n)
 {
 	if (init() || n > arena_size)
 		return 0;
+	if (!n)
+		n = 1; /* a block of its own, not the next block's header */
 	uint64_t need = ((uint64_t)n + HDR + ALIGN - 1) & ~(uint64_t)(ALIGN - 1);
 	for (struct block *b = (struct block *)arena; b; b = next_of(b)) {
 		if (b->free != 1)

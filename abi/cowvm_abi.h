@@ -94,6 +94,21 @@ struct cowvm_hcall {
 #define COWVM_FDT_COVERAGE   "cowvm,coverage"    /* <u64 base, u64 size>: AFL map (size 0: none) */
 #define COWVM_IOBUF_SIZE     0x10000ull          /* each of input and output */
 
+/* ---- messages: one request in the input buffer, one response in the output --
+ * The guest SDK (cg_request / cg_respond) and the host library
+ * (cowvm_request / cowvm_response) frame a request and a response this way:
+ * a magic, the byte count, the bytes. A buffer whose magic differs holds no
+ * message (an all-zero input buffer: no request).
+ */
+#define COWVM_MSG_MAGIC    0x47534d43u           /* "CMSG" */
+#define COWVM_MSG_HDR      8u                    /* magic + len */
+#define COWVM_MSG_MAX      (COWVM_IOBUF_SIZE - COWVM_MSG_HDR) /* payload bytes */
+struct cowvm_msg {
+	uint32_t magic;          /* COWVM_MSG_MAGIC */
+	uint32_t len;            /* payload bytes, <= COWVM_MSG_MAX */
+	uint8_t data[];
+};
+
 /* ---- Linux guests: the agent window ------------------------------------------
  * A Linux guest's user space talks to cowvm through a fixed window of guest
  * RAM in the PC's ISA hole [0xA0000, 0xE0000): not in the e820 map (Linux

@@ -96,12 +96,12 @@ static void timed_pass(volatile uint64_t *buf, uint64_t npages, uint64_t n, enum
 		hist[cowvm_bench_bucket(c)]++;
 	}
 	uint64_t wall = tsc_end() - w0;
-	hc_report(k->n, n);
-	hc_report(k->cycles, sum);
-	hc_report(k->wall, wall);
-	hc_report(k->p50, n ? hist_rank((n + 1) / 2) : 0);
-	hc_report(k->p99, n ? hist_rank(n - n / 100) : 0);
-	hc_report(k->max, max);
+	cg_report(k->n, n);
+	cg_report(k->cycles, sum);
+	cg_report(k->wall, wall);
+	cg_report(k->p50, n ? hist_rank((n + 1) / 2) : 0);
+	cg_report(k->p99, n ? hist_rank(n - n / 100) : 0);
+	cg_report(k->max, max);
 }
 
 static const char *const op_names[COWVM_BENCH_NOPS] = { "exit", "seq", "rand", "seqrand",
@@ -156,11 +156,8 @@ static int run_cmd(const struct cowvm_bench_cmd *c, volatile uint64_t *buf, uint
 	default:
 		break;
 	}
-	print("bench: bad command (op ");
-	print(c->op < COWVM_BENCH_NOPS ? op_names[c->op] : "?");
-	print(") for a buffer of ");
-	print_dec(npages);
-	print(" pages\n");
+	cg_printf("bench: bad command (op %s) for a buffer of %llu pages\n",
+	          c->op < COWVM_BENCH_NOPS ? op_names[c->op] : "?", (unsigned long long)npages);
 	return 3;
 }
 
@@ -177,19 +174,19 @@ int wl_bench(const struct workload_env *env)
 	args.seed = wl_arg_u64(env, "seed", 1, &bad);
 	args.op = COWVM_BENCH_NOPS;
 	for (uint64_t i = 0; i < COWVM_BENCH_NOPS; i++)
-		if (!op ? i == COWVM_BENCH_EXIT : streq(op, op_names[i]))
+		if (!op ? i == COWVM_BENCH_EXIT : cg_streq(op, op_names[i]))
 			args.op = i;
 	uint64_t base = (env->heap_base + CHUNK - 1) & ~(CHUNK - 1);
 	uint64_t end = env->heap_base + env->heap_size;
 	if (bad || args.op == COWVM_BENCH_NOPS || base > end || mib > (end - base) >> 20) {
-		print("bench: bad arguments (op=exit|seq|rand|seqrand|pages|chunks|tsc; mib up to the heap)\n");
+		cg_print("bench: bad arguments (op=exit|seq|rand|seqrand|pages|chunks|tsc; mib up to the heap)\n");
 		return 3;
 	}
 	uint64_t npages = mib << 8;
 	volatile uint64_t *buf = (volatile uint64_t *)(uintptr_t)base;
 	for (uint64_t p = 0; p < npages; p++)
 		buf[p * QW_PER_PAGE] = p * 0x9e3779b97f4a7c15ull | 1;
-	int64_t id = hc_snapshot();
+	int64_t id = cg_snapshot();
 	if (id == 0)
 		return 0; /* the original */
 	const volatile struct cowvm_bench_cmd *in = (const volatile struct cowvm_bench_cmd *)(uintptr_t)env->in_base;

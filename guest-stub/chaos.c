@@ -63,12 +63,12 @@ int wl_chaos(const struct workload_env *env)
 	uint64_t s = seed ? seed : 1;
 	if (bad || !mode)
 		return 3;
-	if (streq(mode, "random"))
+	if (cg_streq(mode, "random"))
 		mode = modes[cowvm_xorshift64(&s) % NMODES];
-	if (snap && hc_snapshot() < 0)
+	if (snap && cg_snapshot() < 0)
 		return 5;
 	uint64_t top = env->out_base + env->out_size;
-	if (streq(mode, "hcall")) {
+	if (cg_streq(mode, "hcall")) {
 		uint64_t failed = 0;
 		for (uint64_t i = 0; i < n; i++) {
 			uint64_t nr = cowvm_xorshift64(&s) % 64;
@@ -77,16 +77,16 @@ int wl_chaos(const struct workload_env *env)
 			if (nr == COWVM_HC_EXIT || nr == COWVM_HC_PARK || nr == COWVM_HC_EXCEPTION ||
 			    nr == COWVM_HC_FUZZ || nr == COWVM_HC_SNAPSHOT)
 				continue;
-			failed += hcall(nr, wild(&s, top), wild(&s, top), wild(&s, top), wild(&s, top)) < 0;
+			failed += cg_hypercall(nr, wild(&s, top), wild(&s, top), wild(&s, top), wild(&s, top), 0) < 0;
 		}
-		hc_report("chaos.failed", failed);
+		cg_report("chaos.failed", failed);
 		return 0;
 	}
-	if (streq(mode, "block")) {
+	if (cg_streq(mode, "block")) {
 		*(volatile uint32_t *)(uintptr_t)COWVM_GPA_DOORBELL = (uint32_t)wild(&s, top) | 1;
 		return 0;
 	}
-	if (streq(mode, "alias")) {
+	if (cg_streq(mode, "alias")) {
 		/* First qwords there read as numbers no handler has (the FDT
 		 * magic, a PML4 entry, an untouched stack bottom, code), so each
 		 * call is answered -ENOSYS, written 48 bytes in. */
@@ -94,10 +94,10 @@ int wl_chaos(const struct workload_env *env)
 		                        (uint64_t)(uintptr_t)wl_hello & ~7ull };
 		for (uint64_t i = 0; i < n; i++)
 			*(volatile uint32_t *)(uintptr_t)COWVM_GPA_DOORBELL = (uint32_t)at[i % 4];
-		hc_report("chaos.alias", n);
+		cg_report("chaos.alias", n);
 		return 0;
 	}
-	if (streq(mode, "flood")) {
+	if (cg_streq(mode, "flood")) {
 		for (uint64_t i = 0; i < n; i++) {
 			switch (i % 3) {
 			case 0:
@@ -111,20 +111,20 @@ int wl_chaos(const struct workload_env *env)
 				break;
 			}
 		}
-		hc_report("chaos.exits", n);
+		cg_report("chaos.exits", n);
 		return 0;
 	}
-	if (streq(mode, "ptwrite"))
+	if (cg_streq(mode, "ptwrite"))
 		chaos_gate(1, cowvm_xorshift64(&s) & ~0x1ffull); /* PML4[0] */
-	else if (streq(mode, "triple"))
+	else if (cg_streq(mode, "triple"))
 		chaos_gate(2, 0);
-	else if (streq(mode, "hlt"))
+	else if (cg_streq(mode, "hlt"))
 		chaos_gate(3, 0);
-	else if (streq(mode, "msr"))
+	else if (cg_streq(mode, "msr"))
 		chaos_gate(4, cowvm_xorshift64(&s));
-	else if (streq(mode, "cr0"))
+	else if (cg_streq(mode, "cr0"))
 		chaos_gate(5, cowvm_xorshift64(&s));
-	else if (streq(mode, "spin"))
+	else if (cg_streq(mode, "spin"))
 		for (;;)
 			__asm__ volatile("pause");
 	else

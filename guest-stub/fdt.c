@@ -1,5 +1,7 @@
 /*
- * fdt.c - minimal, bounds-checked reader of the boot-info FDT, run in ring 3.
+ * fdt.c - minimal, bounds-checked reader of the boot-info FDT, run in ring 3
+ * (part of the guest SDK, libcowguest; bootinfo.c builds the public
+ * accessors on it).
  *
  * Why not link Debian's libfdt.a: it needs a stack-protector canary at
  * %fs:0x28 and libc string functions, and it would run in the same place as
@@ -7,7 +9,7 @@
  * ~100 lines when every offset is checked against the blob's size. The VMM
  * side builds the blob with the real libfdt.
  */
-#include "guest.h"
+#include "sdk_int.h"
 
 #define FDT_MAGIC      0xd00dfeedu
 #define FDT_BEGIN_NODE 1u
@@ -39,6 +41,13 @@ int fdt_open(struct fdt_view *v, uint64_t addr)
 	return 0;
 }
 
+static int str_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
 /* Length of a NUL-terminated string at p within limit, or -1. */
 static int bounded_len(const uint8_t *p, uint32_t limit)
 {
@@ -58,7 +67,10 @@ static int comp_eq(const char *c, uint32_t n, const char *name)
 	return name[i] == 0 || name[i] == '@';
 }
 
-const void *fdt_prop(const struct fdt_view *v, const char *path, const char *name, uint32_t *len)
+/* Walk the structure block to the node at `path`; return its property
+ * called `name` or, with name NULL, its index-th property. */
+static const void *find_prop(const struct fdt_view *v, const char *path, const char *name, uint32_t index,
+                             const char **pname, uint32_t *len)
 {
 	/* Split the path into components once. */
 	const char *comp[8];
@@ -78,7 +90,7 @@ const void *fdt_prop(const struct fdt_view *v, const char *path, const char *nam
 		ncomp++;
 	}
 	const uint8_t *s = v->base + v->struct_off;
-	uint32_t off = 0, depth = 0, matched = 0;
+	uint32_t off = 0, depth = 0, matched = 0, seen = 0;
 	while (off + 4 <= v->struct_size) {
 		uint32_t tok = be32(s + off);
 		off += 4;
@@ -108,7 +120,8 @@ const void *fdt_prop(const struct fdt_view *v, const char *path, const char *nam
 			const char *pn = (const char *)(v->base + v->strings_off + nameoff);
 			if (bounded_len((const uint8_t *)pn, v->strings_size - nameoff) < 0)
 				return 0;
-			if (matched == depth && depth == ncomp + 1 && streq(pn, name)) {
+			if (matched == depth && depth == ncomp + 1 && (name ? str_eq(pn, name) : seen++ == index)) {
+				*pname = pn;
 				*len = plen;
 				return s + off;
 			}
@@ -120,6 +133,18 @@ const void *fdt_prop(const struct fdt_view *v, const char *path, const char *nam
 		}
 	}
 	return 0;
+}
+
+const void *fdt_prop(const struct fdt_view *v, const char *path, const char *name, uint32_t *len)
+{
+	const char *pn;
+	return find_prop(v, path, name, 0, &pn, len);
+}
+
+const void *fdt_prop_at(const struct fdt_view *v, const char *path, uint32_t index, const char **name,
+                        uint32_t *len)
+{
+	return find_prop(v, path, 0, index, name, len);
 }
 
 const char *fdt_string(const struct fdt_view *v, const char *path, const char *name)

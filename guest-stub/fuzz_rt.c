@@ -38,7 +38,7 @@ void __sanitizer_cov_trace_pc(void)
 
 void fuzz_abort(void)
 {
-	hcall(COWVM_HC_FUZZ, COWVM_FUZZ_ABORT, 0, 0, 0);
+	cg_hypercall(COWVM_HC_FUZZ, COWVM_FUZZ_ABORT, 0, 0, 0, 0);
 	for (;;)
 		__asm__ volatile("pause");
 }

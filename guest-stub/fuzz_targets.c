@@ -112,16 +112,16 @@ int wl_fuzz(const struct workload_env *env)
 	int bad = 0;
 	const char *target = wl_arg(env, "target");
 	uint64_t mib = wl_arg_u64(env, "mib", 256, &bad);
-	int warm = target && streq(target, "warm"), syscalls = target && streq(target, "syscall");
-	if (bad || !target || (!warm && !syscalls && !streq(target, "parser"))) {
-		print("fuzz: target must be parser|warm|syscall\n");
+	int warm = target && cg_streq(target, "warm"), syscalls = target && cg_streq(target, "syscall");
+	if (bad || !target || (!warm && !syscalls && !cg_streq(target, "parser"))) {
+		cg_print("fuzz: target must be parser|warm|syscall\n");
 		return 3;
 	}
 	uint64_t base = (env->heap_base + PAGE - 1) & ~(PAGE - 1);
 	uint64_t avail = env->heap_size - (base - env->heap_base);
 	if (warm) {
 		if (!mib || mib > avail >> 20) {
-			print("fuzz: mib must be 1..heap size\n");
+			cg_print("fuzz: mib must be 1..heap size\n");
 			return 3;
 		}
 		warm_table = (volatile uint64_t *)(uintptr_t)base;
@@ -134,7 +134,7 @@ int wl_fuzz(const struct workload_env *env)
 	guard_buf = (volatile uint8_t *)(uintptr_t)(env->out_base + env->out_size - 256);
 	fuzz_cov_init(env->cov_base, env->cov_size);
 
-	int64_t id = hc_snapshot();
+	int64_t id = cg_snapshot();
 	(void)id; /* original or clone: both run the input */
 
 	const volatile struct cowvm_fuzz_input *in = (const volatile struct cowvm_fuzz_input *)(uintptr_t)env->in_base;
@@ -148,7 +148,7 @@ int wl_fuzz(const struct workload_env *env)
 		return 0;
 	}
 	if (warm)
-		hc_report("fuzz.warm", warm_lookup(d, n));
+		cg_report("fuzz.warm", warm_lookup(d, n));
 	parse(d, n);
 	return 0;
 }

@@ -1,14 +1,17 @@
 /*
- * kernel.c - the guest-stub's ring-0 part: install the IDT and drop to ring 3.
+ * kernel.c - the guest SDK's ring-0 part (libcowguest, used by every guest
+ * built on it, the guest-stub included): install the IDT and drop to ring 3;
+ * the #UD gate (entry.S) calls the guest's cg_ring0_handler.
  *
- * Everything else (boot-info parsing, workloads) runs in ring 3, where the
- * development machines run natively. The VMM already built the GDT, the TSS
- * (RSP0) and the page tables, and loaded TR (docs/architecture.md).
+ * Everything else (boot-info parsing, the guest's main) runs in ring 3,
+ * where the development machines run natively. The VMM already built the
+ * GDT, the TSS (RSP0) and the page tables, and loaded TR
+ * (docs/architecture.md).
  */
 #include <stdint.h>
 
 #include "cowvm_abi.h"
-#include "guest.h"
+#include "sdk_int.h"
 
 struct idt_gate {
 	uint16_t off_lo, sel;
@@ -22,10 +25,6 @@ extern const uint64_t isr_table[32];
 
 #define USER_STACK_SIZE 0x10000
 static uint8_t user_stacks[COWVM_MAX_VCPUS][USER_STACK_SIZE] __attribute__((aligned(4096)));
-
-void kernel_main(uint64_t fdt, uint64_t cpu) __attribute__((noreturn));
-int64_t kernel_gate(uint64_t gate, uint64_t nr, uint64_t arg);
-void enter_user(uint64_t rip, uint64_t rsp, uint64_t fdt, uint64_t cpu) __attribute__((noreturn));
 
 void kernel_main(uint64_t fdt, uint64_t cpu)
 {
@@ -46,51 +45,7 @@ void kernel_main(uint64_t fdt, uint64_t cpu)
 	enter_user((uint64_t)user_entry, (uint64_t)&user_stacks[cpu][USER_STACK_SIZE], fdt, cpu);
 }
 
-/* Chaos operations (the chaos workload's ring-0 half): deliberately break
- * this guest in ways only ring 0 can. The VMM must stop the guest cleanly
- * and nothing else may notice. */
-enum { CHAOS_PT_WRITE = 1, CHAOS_TRIPLE = 2, CHAOS_HLT = 3, CHAOS_WRMSR = 4, CHAOS_CR0 = 5 };
-
-static int64_t chaos_ring0(uint64_t op, uint64_t arg)
-{
-	switch (op) {
-	case CHAOS_PT_WRITE: {
-		/* Scribble over one PML4 entry of our own page tables, then flush. */
-		uint64_t cr3;
-		__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-		volatile uint64_t *pml4 = (volatile uint64_t *)(cr3 & ~0xfffull);
-		pml4[arg % 512] = arg * 0x9e3779b97f4a7c15ull;
-		__asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
-		return 0;
-	}
-	case CHAOS_TRIPLE: {
-		/* An empty IDT: the next exception cannot be delivered. */
-		struct {
-			uint16_t limit;
-			uint64_t base;
-		} __attribute__((packed)) none = { 0, 0 };
-		__asm__ volatile("lidt %0; ud2" : : "m"(none));
-		return 0;
-	}
-	case CHAOS_HLT:
-		__asm__ volatile("hlt"); /* no interrupt will ever come */
-		return 0;
-	case CHAOS_WRMSR:
-		__asm__ volatile("wrmsr" : : "c"((uint32_t)arg), "a"((uint32_t)(arg >> 7)), "d"((uint32_t)(arg >> 40)));
-		return 0;
-	case CHAOS_CR0: {
-		uint64_t cr0;
-		__asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
-		cr0 ^= arg;
-		__asm__ volatile("mov %0, %%cr0" : : "r"(cr0));
-		return 0;
-	}
-	default:
-		return -1;
-	}
-}
-
 int64_t kernel_gate(uint64_t gate, uint64_t nr, uint64_t arg)
 {
-	return gate == 'S' ? kernel_syscall(nr, arg) : chaos_ring0(nr, arg);
+	return cg_ring0_handler((unsigned)gate, nr, arg);
 }

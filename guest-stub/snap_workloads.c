@@ -88,7 +88,7 @@ void wl_snaptest_ap(const struct workload_env *env)
 		pg->count = n;
 		bad += *(volatile uint64_t *)(uintptr_t)(COWVM_GPA_DOORBELL + 16) != ~0ull;
 		if (n % 16 == 0)
-			bad += hcall(AP_BLOCK_NR, n, 0, 0, 0) != -38; /* -ENOSYS */
+			bad += cg_hypercall(AP_BLOCK_NR, n, 0, 0, 0, 0) != -38; /* -ENOSYS */
 		if (bad)
 			__atomic_fetch_add(&ap_bad, bad, __ATOMIC_SEQ_CST);
 	}
@@ -118,7 +118,7 @@ int wl_snaptest(const struct workload_env *env)
 	uint64_t base = (env->heap_base + PAGE - 1) & ~(PAGE - 1);
 	uint64_t avail = env->heap_size - (base - env->heap_base);
 	if (badarg || !mib || mib > avail >> 20) {
-		print("snaptest: bad arguments (mib must be 1..heap size)\n");
+		cg_print("snaptest: bad arguments (mib must be 1..heap size)\n");
 		return 3;
 	}
 	uint64_t npages = mib << 8;
@@ -136,18 +136,18 @@ int wl_snaptest(const struct workload_env *env)
 		while (ap_started < env->ncpus - 1)
 			__asm__ volatile("pause");
 		if (wait_for_aps(env, AP_SPINS)) {
-			print("snaptest: secondary vCPUs did not run\n");
+			cg_print("snaptest: secondary vCPUs did not run\n");
 			return 6;
 		}
 	}
-	int64_t id = hc_snapshot();
+	int64_t id = cg_snapshot();
 	if (id < 0) {
-		print("snaptest: the VMM took no snapshot\n");
+		cg_print("snaptest: the VMM took no snapshot\n");
 		return 5;
 	}
 	if (id == 0) {
-		print("snaptest: original\n");
-		hc_report("snap.id", 0);
+		cg_print("snaptest: original\n");
+		cg_report("snap.id", 0);
 		return 0;
 	}
 	for (;;) {
@@ -155,20 +155,20 @@ int wl_snaptest(const struct workload_env *env)
 		for (uint64_t p = 0; p < touch; p++)
 			buf[p * QW_PER_PAGE] = cowvm_snap_value(p, (uint64_t)id);
 		bad += check_pattern(buf, npages, touch, (uint64_t)id);
-		hc_report("snap.id", (uint64_t)id);
-		hc_report("snap.seen", pattern_writer);
-		hc_report("snap.bad", bad);
-		hc_report("snap.checksum", fold_pages(buf, npages));
+		cg_report("snap.id", (uint64_t)id);
+		cg_report("snap.seen", pattern_writer);
+		cg_report("snap.bad", bad);
+		cg_report("snap.checksum", fold_pages(buf, npages));
 		if (aps) {
-			hc_report("snap.apstuck", wait_for_aps(env, AP_SPINS));
-			hc_report("snap.apbad", ap_bad);
+			cg_report("snap.apstuck", wait_for_aps(env, AP_SPINS));
+			cg_report("snap.apbad", ap_bad);
 		}
 		if (bad || !layers)
 			return bad ? 1 : 0;
 		/* Snapshot this clone's state as a layer; its clones start here. */
 		layers--;
 		pattern_writer = (uint64_t)id;
-		int64_t id2 = hc_snapshot();
+		int64_t id2 = cg_snapshot();
 		if (id2 <= 0)
 			return id2 < 0 ? 5 : 0; /* the layer's original runs on: done */
 		id = id2;
@@ -189,7 +189,7 @@ int wl_warm(const struct workload_env *env)
 	uint64_t base = (env->heap_base + PAGE - 1) & ~(PAGE - 1);
 	uint64_t avail = env->heap_size - (base - env->heap_base);
 	if (badarg || !mib || mib > avail >> 20) {
-		print("warm: bad arguments (mib must be 1..heap size)\n");
+		cg_print("warm: bad arguments (mib must be 1..heap size)\n");
 		return 3;
 	}
 	uint64_t nslots = 1;
@@ -202,8 +202,8 @@ int wl_warm(const struct workload_env *env)
 		keys[pos] = k;
 		vals[pos] = cowvm_warm_value(k);
 	}
-	hc_report("warm.slots", nslots);
-	int64_t id = hc_snapshot();
+	cg_report("warm.slots", nslots);
+	int64_t id = cg_snapshot();
 	if (id < 0)
 		id = 0; /* no snapshot: serve the request as the original */
 
@@ -231,7 +231,7 @@ int wl_warm(const struct workload_env *env)
 	resp->nkeys = n;
 	resp->sum = sum;
 	resp->magic = COWVM_RESP_MAGIC;
-	hc_report("warm.clone", (uint64_t)id);
-	hc_report("warm.status", status);
+	cg_report("warm.clone", (uint64_t)id);
+	cg_report("warm.status", status);
 	return (int)status;
 }

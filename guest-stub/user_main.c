@@ -1,27 +1,23 @@
 /*
- * user_main.c - ring-3 start of the guest-stub: read the boot info, pick the
- * workload named there and run it. vCPUs other than 0 have nothing to do yet
- * and halt (the VMM parks them).
+ * user_main.c - main() of the guest-stub (a guest like any other, built on
+ * the guest SDK): pick the workload the boot info names and run it on
+ * vCPU 0; the secondary vCPUs have work only in snaptest (cg_ap_main).
  */
 #include "guest.h"
 
 const char *wl_arg(const struct workload_env *env, const char *key)
 {
-	return fdt_string(env->fdt, "/chosen/" COWVM_FDT_ARGS_NODE, key);
+	(void)env;
+	return cg_arg(key);
 }
 
 uint64_t wl_arg_u64(const struct workload_env *env, const char *key, uint64_t dflt, int *bad)
 {
-	const char *s = wl_arg(env, key);
 	uint64_t v;
-	if (!s)
-		return dflt;
-	if (parse_u64(s, &v)) {
-		print("guest: bad number for ");
-		print(key);
-		print("\n");
+	(void)env;
+	if (cg_arg_u64(key, dflt, &v)) {
+		cg_printf("guest: bad number for %s\n", key);
 		*bad = 1;
-		return dflt;
 	}
 	return v;
 }
@@ -41,46 +37,40 @@ static const struct {
 	{ "bench", wl_bench },
 };
 
-int user_main(uint64_t fdt_addr, uint64_t cpu)
+static void read_env(struct workload_env *env, uint64_t cpu)
 {
-	struct fdt_view fdt;
-	struct workload_env env = { .fdt = &fdt, .cpu = cpu };
-	if (fdt_open(&fdt, fdt_addr)) {
-		print("guest: bad boot info\n");
-		return 120;
-	}
-	uint32_t len;
-	const uint8_t *n = fdt_prop(&fdt, "/chosen", COWVM_FDT_NCPUS, &len);
-	env.ncpus = (n && len == 4) ? ((uint32_t)n[0] << 24 | n[1] << 16 | n[2] << 8 | n[3]) : 1;
-	if (fdt_u64_pair(&fdt, "/chosen", COWVM_FDT_HEAP, &env.heap_base, &env.heap_size) ||
-	    fdt_u64_pair(&fdt, "/chosen", COWVM_FDT_INPUT, &env.in_base, &env.in_size) ||
-	    fdt_u64_pair(&fdt, "/chosen", COWVM_FDT_OUTPUT, &env.out_base, &env.out_size)) {
-		print("guest: boot info lacks heap/input/output\n");
-		return 121;
-	}
-	if (fdt_u64_pair(&fdt, "/chosen", COWVM_FDT_COVERAGE, &env.cov_base, &env.cov_size))
-		env.cov_base = env.cov_size = 0; /* optional: no fuzzer */
-	if (cpu != 0) {
-		/* Secondary vCPUs have no work except in snaptest with aps=1
-		 * (which returns at once otherwise); HLT from ring 3 would be a
-		 * #GP, so ask the VMM to park this vCPU. */
-		const char *name = fdt_string(&fdt, "/chosen", COWVM_FDT_WORKLOAD);
-		if (name && streq(name, "snaptest"))
-			wl_snaptest_ap(&env);
-		hcall(COWVM_HC_PARK, 0, 0, 0, 0);
-		for (;;)
-			__asm__ volatile("pause");
-	}
-	const char *name = fdt_string(&fdt, "/chosen", COWVM_FDT_WORKLOAD);
-	if (!name) {
-		print("guest: no workload in boot info\n");
-		return 122;
-	}
+	size_t n;
+	env->cpu = cpu;
+	env->ncpus = cg_ncpus();
+	env->heap_base = (uint64_t)(uintptr_t)cg_heap_region(&n);
+	env->heap_size = n;
+	env->in_base = (uint64_t)(uintptr_t)cg_input(&n);
+	env->in_size = n;
+	env->out_base = (uint64_t)(uintptr_t)cg_output(&n);
+	env->out_size = n;
+	/* The fuzzing coverage map, when a fuzzer attached one (size 0: none). */
+	if (cg_boot_pair(COWVM_FDT_COVERAGE, &env->cov_base, &env->cov_size))
+		env->cov_base = env->cov_size = 0;
+}
+
+/* Secondary vCPUs: only snaptest with aps=1 has work for them (it returns
+ * at once otherwise); the SDK parks them afterwards. */
+void cg_ap_main(unsigned cpu)
+{
+	struct workload_env env;
+	read_env(&env, cpu);
+	if (cg_streq(cg_name(), "snaptest"))
+		wl_snaptest_ap(&env);
+}
+
+int main(void)
+{
+	struct workload_env env;
+	read_env(&env, 0);
+	const char *name = cg_name();
 	for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++)
-		if (streq(name, workloads[i].name))
+		if (cg_streq(name, workloads[i].name))
 			return workloads[i].run(&env);
-	print("guest: unknown workload: ");
-	print(name);
-	print("\n");
+	cg_printf("guest: unknown workload: %s\n", name);
 	return 123;
 }

@@ -10,7 +10,7 @@
 int wl_hello(const struct workload_env *env)
 {
 	(void)env;
-	print("Hello from the cowvm guest-stub!\n");
+	cg_print("Hello from the cowvm guest-stub!\n");
 	return 0;
 }
 
@@ -26,23 +26,21 @@ int wl_memtouch(const struct workload_env *env)
 {
 	int bad = 0;
 	const char *mode = wl_arg(env, "mode"), *op = wl_arg(env, "op");
-	int rnd = mode && streq(mode, "rand");
-	int wr = op && streq(op, "write");
+	int rnd = mode && cg_streq(mode, "rand");
+	int wr = op && cg_streq(op, "write");
 	uint64_t mib = wl_arg_u64(env, "mib", 16, &bad);
 	uint64_t iters = wl_arg_u64(env, "iters", 1, &bad);
 	uint64_t seed = wl_arg_u64(env, "seed", 1, &bad);
 	if (bad)
 		return 3;
-	if ((mode && !rnd && !streq(mode, "seq")) || (op && !wr && !streq(op, "read"))) {
-		print("memtouch: mode must be seq|rand, op must be read|write\n");
+	if ((mode && !rnd && !cg_streq(mode, "seq")) || (op && !wr && !cg_streq(op, "read"))) {
+		cg_print("memtouch: mode must be seq|rand, op must be read|write\n");
 		return 3;
 	}
 	uint64_t base = (env->heap_base + PAGE - 1) & ~(PAGE - 1);
 	uint64_t avail = env->heap_size - (base - env->heap_base);
 	if (!mib || mib > avail / (1ull << 20)) {
-		print("memtouch: mib must be 1..");
-		print_dec(avail >> 20);
-		print(" (heap size)\n");
+		cg_printf("memtouch: mib must be 1..%llu (heap size)\n", (unsigned long long)(avail >> 20));
 		return 3;
 	}
 	uint64_t npages = mib << 8;
@@ -63,19 +61,10 @@ int wl_memtouch(const struct workload_env *env)
 	if (wr)
 		for (uint64_t p = 0; p < npages; p++)
 			h = cowvm_fold(h, buf[p * (PAGE / 8)]);
-	hc_report("memtouch.checksum", h);
-	hc_report("memtouch.tsc", t1 - t0);
-	print("memtouch: mode=");
-	print(rnd ? "rand" : "seq");
-	print(" op=");
-	print(wr ? "write" : "read");
-	print(" mib=");
-	print_dec(mib);
-	print(" iters=");
-	print_dec(iters);
-	print(" checksum=");
-	print_hex(h);
-	print("\n");
+	cg_report("memtouch.checksum", h);
+	cg_report("memtouch.tsc", t1 - t0);
+	cg_printf("memtouch: mode=%s op=%s mib=%llu iters=%llu checksum=0x%016llx\n", rnd ? "rand" : "seq",
+	          wr ? "write" : "read", (unsigned long long)mib, (unsigned long long)iters, (unsigned long long)h);
 	return 0;
 }
 
@@ -89,25 +78,25 @@ int wl_fault(const struct workload_env *env)
 	const char *kind = wl_arg(env, "kind");
 	const char *a = wl_arg(env, "addr");
 	uint64_t addr = 0;
-	if (a && parse_u64(a, &addr)) {
-		print("fault: bad addr\n");
+	if (a && cg_parse_u64(a, &addr)) {
+		cg_print("fault: bad addr\n");
 		return 3;
 	}
-	if (!kind || streq(kind, "pf")) {
+	if (!kind || cg_streq(kind, "pf")) {
 		uint64_t v = *(volatile uint64_t *)(uintptr_t)addr;
-		hc_report("fault.unexpected", v);
-	} else if (streq(kind, "wp")) {
+		cg_report("fault.unexpected", v);
+	} else if (cg_streq(kind, "wp")) {
 		*(volatile uint8_t *)(uintptr_t)&wl_fault = 0xcc;
-	} else if (streq(kind, "de")) {
+	} else if (cg_streq(kind, "de")) {
 		volatile uint64_t zero = 0, one = 1;
-		hc_report("fault.unexpected", one / zero);
-	} else if (streq(kind, "ud")) {
+		cg_report("fault.unexpected", one / zero);
+	} else if (cg_streq(kind, "ud")) {
 		__asm__ volatile("ud2");
 	} else {
-		print("fault: kind must be pf|de|wp|ud\n");
+		cg_print("fault: kind must be pf|de|wp|ud\n");
 		return 3;
 	}
-	print("fault: no exception happened\n");
+	cg_print("fault: no exception happened\n");
 	return 4;
 }
 

@@ -1,5 +1,8 @@
 /*
- * cowvm.h - the public interface of libcowvm: fork for whole VMs.
+ * cowvm.h - the internal umbrella header of the VMM (what the cowvm program,
+ * the tests and the benchmarks use; struct fields included). Programs that
+ * embed cowvm use the installed public API instead: include/cowvm/cowvm.h
+ * (opaque handles, docs/library.md), a thin layer over these functions:
  *
  *   struct vm *vm;            vm_create(&cfg (cfg.snapshots = true), &vm, &err)
  *   vm_run(vm, &res, &err)    ... res.end == VM_END_SNAPSHOT: the guest asked

@@ -2,10 +2,10 @@
  * fuzz_fdt.c - fuzz harness for the guest's boot-info reader
  * (guest-stub/fdt.c), compiled for the host.
  *
- * fdt.c is freestanding C that only needs guest.h's declarations; the
- * harness build compiles it as is, renames its four functions (guest_fdt_*,
- * so they cannot collide with libfdt's fdt_string) and supplies the one
- * guest library function it calls (streq, the shim below).
+ * fdt.c is freestanding C that needs only its declarations (sdk_int.h,
+ * through guest.h's folder); the harness build compiles it as is and
+ * renames its functions (guest_fdt_*, so they cannot collide with libfdt's
+ * fdt_string). It calls no other guest function.
  *
  * Input: one mode byte, then
  *   mode even: a raw blob. It is copied into a buffer of exactly
@@ -13,7 +13,9 @@
  *              reader may touch: the 40-byte header, then only totalsize),
  *              so ASan reports any read outside. The guest's own queries run
  *              on it; every property returned must lie inside the structure
- *              block, every string be terminated inside its property.
+ *              block, every string be terminated inside its property, and
+ *              the properties listed by index (fdt_prop_at) must be the ones
+ *              found by name.
  *   mode odd:  VMM/guest agreement. 56 bytes of layout values (ncpus, heap,
  *              input, output), then a workload spec string ("memtouch:mib=4");
  *              if wl_parse() accepts it, bootinfo_write() (the VMM's libfdt
@@ -26,14 +28,8 @@
 #include "bootinfo.h"
 #include "cowvm_abi.h"
 #include "fuzz_common.h"
-#include "guest.h" /* with -Dfdt_open=guest_fdt_open etc. */
+#include "sdk_int.h" /* with -Dfdt_open=guest_fdt_open etc. */
 #include "workload_spec.h"
-
-/* The shim: the guest library functions fdt.c uses. */
-int streq(const char *a, const char *b)
-{
-	return strcmp(a, b) == 0;
-}
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -94,6 +90,29 @@ static void queries(const struct fdt_view *v)
 	get_pair(v, COWVM_FDT_OUTPUT, &a, &b);
 	for (size_t i = 0; i < sizeof(arg_keys) / sizeof(arg_keys[0]); i++)
 		get_string(v, "/chosen/" COWVM_FDT_ARGS_NODE, arg_keys[i]);
+	/* Every property by index: inside the block, a terminated name, and
+	 * the same property the by-name lookup finds first (unless an earlier
+	 * one has the same name). */
+	for (uint32_t i = 0; i < 64; i++) {
+		const char *name;
+		const void *p = fdt_prop_at(v, "/chosen/" COWVM_FDT_ARGS_NODE, i, &name, &len);
+		if (!p)
+			break;
+		check_prop(v, p, len);
+		const uint8_t *strings = v->base + v->strings_off;
+		FUZZ_CHECK((const uint8_t *)name >= strings && (const uint8_t *)name < strings + v->strings_size &&
+		           strnlen(name, (size_t)(strings + v->strings_size - (const uint8_t *)name)) <
+		                   (size_t)(strings + v->strings_size - (const uint8_t *)name),
+		           "property %u's name outside the strings block", i);
+		uint32_t len2;
+		const void *q = fdt_prop(v, "/chosen/" COWVM_FDT_ARGS_NODE, name, &len2);
+		uint32_t first = 0;
+		const char *n2;
+		while (first < i && (fdt_prop_at(v, "/chosen/" COWVM_FDT_ARGS_NODE, first, &n2, &len2) &&
+		                     strcmp(n2, name)))
+			first++;
+		FUZZ_CHECK(first < i || q == p, "property %u ('%s') by index differs from by name", i, name);
+	}
 }
 
 static void raw(const uint8_t *data, size_t size)
@@ -156,7 +175,13 @@ static void agreement(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < w.nargs; i++) {
 		const char *val = get_string(&v, "/chosen/" COWVM_FDT_ARGS_NODE, w.args[i].key);
 		FUZZ_CHECK(val && !strcmp(val, w.args[i].value), "argument %s", w.args[i].key);
+		const char *key;
+		const char *at = fdt_prop_at(&v, "/chosen/" COWVM_FDT_ARGS_NODE, i, &key, &len);
+		FUZZ_CHECK(at == val && !strcmp(key, w.args[i].key), "argument %u by index", i);
 	}
+	const char *extra;
+	FUZZ_CHECK(!fdt_prop_at(&v, "/chosen/" COWVM_FDT_ARGS_NODE, w.nargs, &extra, &len),
+	           "more arguments by index than given");
 	for (size_t k = 0; k < sizeof(arg_keys) / sizeof(arg_keys[0]); k++) {
 		bool given = false;
 		for (unsigned i = 0; i < w.nargs; i++)

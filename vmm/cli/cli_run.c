@@ -25,8 +25,8 @@ void cli_run_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: cowvm run [--mem SIZE] [--vcpus N] [--timeout MS]\n"
-	        "                 [--workload NAME[:k=v,...]] [--guest PATH] [--reports]\n"
-	        "                 [--snapshot-out FILE]\n"
+	        "                 [--workload NAME[:k=v,...]] [--guest PATH] [--arg KEY=VALUE]...\n"
+	        "                 [--reports] [--snapshot-out FILE]\n"
 	        "       cowvm run --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
 	        "                 [--mem SIZE] [--vcpus N] [--timeout MS]\n"
 	        "\n"
@@ -51,7 +51,15 @@ void cli_run_usage(FILE *f)
 	        "  --workload SPEC   workload of the built-in guest-stub (default hello):\n"
 	        "%s"
 	        "  --guest PATH      boot this static x86_64 ELF instead of the built-in\n"
-	        "                    guest-stub (it must follow docs/architecture.md)\n"
+	        "                    guest-stub (at most 64 MiB; a guest built on the guest\n"
+	        "                    SDK, docs/guest-sdk.md). Its name (boot info, `cowvm\n"
+	        "                    stats`) is the file's name, or --workload's NAME, which\n"
+	        "                    is then not checked against the built-in workloads\n"
+	        "  --arg KEY=VALUE   one more argument for the guest (repeatable; the value\n"
+	        "                    may hold ',' and '='). For --guest any key of letters,\n"
+	        "                    digits and ,._+?#- up to %d bytes and any value up to\n"
+	        "                    %d bytes; at most %d arguments in all. Without --guest,\n"
+	        "                    an argument of the built-in workload, checked as above\n"
 	        "  --reports         print the guest's reported values (key=value) on stderr\n"
 	        "  --snapshot-out FILE  when the guest asks for a snapshot (snaptest, warm),\n"
 	        "                    save it to FILE (see `cowvm clone`); the guest then runs\n"
@@ -67,7 +75,8 @@ void cli_run_usage(FILE *f)
 	        "--snapshot-out target or a missing /dev/kvm exit %d.\n",
 	        COWVM_EXIT_REBOOT, COWVM_EXIT_HALT, COWVM_EXIT_SHUTDOWN, PC_DEFAULT_CMDLINE,
 	        PC_DEFAULT_MEM >> 20, PC_MEM_MAX >> 20,
-	        COWVM_MAX_VCPUS, COWVM_EXIT_TIMEOUT, wl_help(), COWVM_EXIT_EXCEPTION,
+	        COWVM_MAX_VCPUS, COWVM_EXIT_TIMEOUT, wl_help(), WL_KEY_MAX, WL_VALUE_MAX, WL_MAX_ARGS,
+	        COWVM_EXIT_EXCEPTION,
 	        COWVM_EXIT_SHUTDOWN, COWVM_EXIT_VMM_ERROR, COWVM_EXIT_USAGE);
 }
 
@@ -203,7 +212,7 @@ int cli_run(int argc, char **argv)
 		{ "guest", required_argument, 0, 'g' },   { "reports", no_argument, 0, 'r' },
 		{ "snapshot-out", required_argument, 0, 's' },
 		{ "kernel", required_argument, 0, 'k' },  { "initrd", required_argument, 0, 'i' },
-		{ "cmdline", required_argument, 0, 'l' },
+		{ "cmdline", required_argument, 0, 'l' }, { "arg", required_argument, 0, 'a' },
 		{ "help", no_argument, 0, 'h' },          { 0, 0, 0, 0 },
 	};
 	const char *kernel_path = NULL, *initrd_path = NULL;
@@ -214,6 +223,8 @@ int cli_run(int argc, char **argv)
 	const char *workload = "hello", *guest_path = NULL;
 	int show_reports = 0, c;
 	uint64_t n;
+	const char *args[WL_MAX_ARGS + 1];
+	unsigned nargs = 0;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -238,6 +249,11 @@ int cli_run(int argc, char **argv)
 		case 'i': initrd_path = optarg; break;
 		case 'l': cfg.cmdline = optarg; break;
 		case 'g': guest_path = optarg; break;
+		case 'a':
+			/* One more than fits is kept: wl_add_arg refuses it below. */
+			if (nargs <= WL_MAX_ARGS)
+				args[nargs++] = optarg;
+			break;
 		case 'r': show_reports = 1; break;
 		case 's': snap_out = optarg; break;
 		case 'h': cli_run_usage(stdout); return 0;
@@ -247,12 +263,19 @@ int cli_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
-	if (kernel_path && (guest_path || workload_given))
-		return cli_usage_error("run", "%s", "--kernel boots Linux: --guest and --workload do not apply");
+	if (kernel_path && (guest_path || workload_given || nargs))
+		return cli_usage_error("run", "%s", "--kernel boots Linux: --guest, --workload and --arg do not apply");
 	if (!kernel_path && (initrd_path || cfg.cmdline))
 		return cli_usage_error("run", "%s", "--initrd and --cmdline need --kernel");
-	if (wl_parse(workload, &cfg.workload, &err))
+	/* The built-in guest-stub's workloads are known and checked; a foreign
+	 * guest gets any name and arguments (syntax and sizes checked). */
+	if (guest_path && !workload_given)
+		wl_set_image_name(&cfg.workload, guest_path);
+	else if (guest_path ? wl_parse_any(workload, &cfg.workload, &err) : wl_parse(workload, &cfg.workload, &err))
 		return cli_usage_error("run", "%s", err.msg);
+	for (unsigned i = 0; i < nargs; i++)
+		if (wl_add_arg(&cfg.workload, args[i], guest_path == NULL, &err))
+			return cli_usage_error("run", "%s", err.msg);
 	char why[300];
 	/* Before the guest runs: a target we must not or cannot replace. */
 	int bad = snap_out ? cli_check_output(snap_out, why, sizeof(why)) : 0;

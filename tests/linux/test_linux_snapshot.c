@@ -210,6 +210,34 @@ Test(linux, warm_guest_clones_are_not_twins_and_reset_exactly, .timeout = 1500)
 		}
 		vm_release(pool, c);
 	}
+	/* A layer: the snapshot of a clone that answered its request. Its own
+	 * clones resume right after the agent's exit call: the agent returns
+	 * its status to the init, which says so and powers off. */
+	struct vm *c;
+	cr_assert_eq(vm_clone(pool, s, &o, &c, &e), 0, "%s", e.msg);
+	ask(c, "echo layered > /tmp/layer-mark; exit 7", &a);
+	cr_assert_eq(a.res.status, 7);
+	struct snapshot *l;
+	cr_assert_eq(snapshot_take(c, &l, &e), 0, "layer: %s", e.msg);
+	cr_assert_eq(l->parent, s);
+	cr_assert_not_null(l->meta.pc, "a layer of a PC clone has its own machine state");
+	vm_release(pool, c);
+	for (int i = 0; i < 2; i++) {
+		struct vm *lc;
+		cr_assert_eq(vm_clone(pool, l, &o, &lc, &e), 0, "%s", e.msg);
+		assert_window_is_snapshot(lc, l, "a clone of the layer");
+		a.con.len = 0;
+		struct vm_result res;
+		cr_assert_eq(vm_run(lc, &res, &e), 0, "%s", e.msg);
+		cr_assert_eq(res.end, VM_END_POWEROFF, "layer clone: end %d (%s); console:\n%.*s", res.end, res.msg,
+		             (int)a.con.len, a.con.data);
+		cr_assert_not_null(memmem(a.con.data, a.con.len, "COWVM-AGENT-RETURNED status=7", 29),
+		                   "the layer's agent resumed after its exit call; console:\n%.*s", (int)a.con.len, a.con.data);
+		check_console(&a.con, "layer clone");
+		vm_release(pool, lc);
+	}
+	snapshot_put(l);
+
 	struct vm_pool_stats st;
 	vm_pool_get_stats(pool, &st);
 	cr_log_info("linux: %d clones: %llu shells created, %llu reused, %llu remapped", NCLONES,

@@ -497,7 +497,7 @@ static int pc_decode_check(const uint8_t *p, struct pc_state *s, const char *pat
 	 * become bools. */
 #define POWER_BOOL(f, at)                                                                       \
 	if (p[at] > 1)                                                                         \
-		return PC_BAD("i8042 " #f " is %u, must be 0 or 1", p[at]);
+		return PC_BAD(#f " is %u, must be 0 or 1", p[at]);
 	POWER_BOOLS(POWER_BOOL)
 #undef POWER_BOOL
 #define GET_POWER(f) s->power.f = *p++;

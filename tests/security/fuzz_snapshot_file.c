@@ -22,8 +22,11 @@
  *
  * Properties: snapshot_load either fails with a negative code, a message and
  * *out == NULL, or succeeds with a snapshot whose every value is inside the
- * limits the format promises (docs/snapshot-format.md); no descriptor leaks
- * either way; sanitizers see no memory error or leak.
+ * limits the format promises (docs/snapshot-format.md; for a PC snapshot,
+ * LAPICs on every vCPU and its machine state in range; a chain all PC or
+ * all guest stub); no descriptor leaks either way; sanitizers see no
+ * memory error or leak. RESAVE: the round trip keeps every byte of vCPU
+ * and PC state.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +38,7 @@
 
 #include "cowvm_abi.h"
 #include "fuzz_common.h"
+#include "pc_state.h"
 #include "snapshot.h"
 #include "snapshot_file.h"
 
@@ -136,10 +140,29 @@ static void check_snapshot(const struct snapshot *s)
 	for (unsigned i = 0; i < m->workload.nargs; i++)
 		FUZZ_CHECK(memchr(m->workload.args[i].key, 0, sizeof(m->workload.args[i].key)) &&
 		           memchr(m->workload.args[i].value, 0, sizeof(m->workload.args[i].value)), "arg %u", i);
-	for (unsigned i = 0; i < m->nvcpus; i++)
-		FUZZ_CHECK(m->vcpu[i].nmsrs <= VCPU_STATE_MAX_MSRS, "vCPU %u nmsrs %u", i, m->vcpu[i].nmsrs);
+	for (unsigned i = 0; i < m->nvcpus; i++) {
+		const struct vcpu_state *v = &m->vcpu[i];
+		FUZZ_CHECK(v->nmsrs <= VCPU_STATE_MAX_MSRS, "vCPU %u nmsrs %u", i, v->nmsrs);
+		/* a PC snapshot's vCPUs have LAPICs, a guest stub's have none */
+		FUZZ_CHECK(v->has_lapic == (m->pc != NULL), "vCPU %u has_lapic %u, PC state %p", i, v->has_lapic,
+		           (void *)m->pc);
+		FUZZ_CHECK(v->tsc_khz <= INT32_MAX && (v->has_lapic || !v->tsc_khz), "vCPU %u tsc_khz %u", i,
+		           v->tsc_khz);
+	}
+	if (m->pc) {
+		const struct pc_state *pc = m->pc;
+		FUZZ_CHECK(pc->pic_master.chip_id == KVM_IRQCHIP_PIC_MASTER && pc->pic_slave.chip_id == KVM_IRQCHIP_PIC_SLAVE &&
+		           pc->ioapic.chip_id == KVM_IRQCHIP_IOAPIC, "irqchip ids");
+		FUZZ_CHECK(pc->com1.rx_count <= UART_RX_RING, "COM1 rx_count %u", pc->com1.rx_count);
+		FUZZ_CHECK(pc->com1.thre_pending <= 1, "COM1 thre_pending %u", pc->com1.thre_pending);
+		for (int c = 0; c < 3; c++)
+			FUZZ_CHECK(pc->pit.channels[c].count >= 1 && pc->pit.channels[c].count <= 0x10000,
+			           "PIT channel %d count %u", c, pc->pit.channels[c].count);
+		FUZZ_CHECK(!(pc->rtc.index & 0x80), "CMOS index %#x", pc->rtc.index);
+	}
 	FUZZ_CHECK(s->depth <= SNAPFILE_MAX_DEPTH, "depth %u", s->depth);
 	FUZZ_CHECK(!s->parent || s->parent->meta.mem_size == m->mem_size, "parent memory size");
+	FUZZ_CHECK(!s->parent || !s->parent->meta.pc == !m->pc, "a chain mixes PC and guest-stub snapshots");
 	FUZZ_CHECK(atomic_load(&s->file) != NULL, "a loaded snapshot remembers its file");
 	/* Every captured page of a layer is readable (the mapping covers RAM). */
 	uint64_t npages = m->mem_size / PAGE, seen = 0;
@@ -169,6 +192,10 @@ static void resave(struct snapshot *s)
 	           a->hc_gpa == b->hc_gpa && !memcmp(&a->layout, &b->layout, sizeof(a->layout)) &&
 	           !memcmp(&a->workload, &b->workload, sizeof(a->workload)), "metadata differs after a round trip");
 	FUZZ_CHECK(!memcmp(a->vcpu, b->vcpu, a->nvcpus * sizeof(*a->vcpu)), "vCPU state differs after a round trip");
+	FUZZ_CHECK(!a->pc == !b->pc, "PC state lost or gained in a round trip");
+	if (a->pc) /* every byte but struct pc_state's tail padding */
+		FUZZ_CHECK(!memcmp(a->pc, b->pc, offsetof(struct pc_state, rtc) + sizeof(a->pc->rtc)),
+		           "PC state differs after a round trip");
 	FUZZ_CHECK(s->depth == t->depth, "depth differs after a round trip");
 	/* The pages a layer stores (bounded by the input size) read the same. */
 	if (s->parent) {

@@ -5,8 +5,8 @@
  *
  * makes OUTDIR/{snapshot_file,elf_loader,fdt,hypercall}/seed-* in each
  * harness's input format (see the comment at the top of each harness):
- * snapshot files written by the real snapshot_save() (a root and a layer,
- * no KVM needed), boot-info blobs written by the real bootinfo_write(), the
+ * snapshot files written by the real snapshot_save() (guest-stub and PC
+ * roots and layers, no KVM needed), boot-info blobs written by the real bootinfo_write(), the
  * given guest ELF images, and hypercall sequences for every hypercall and
  * device. bench/fuzz/run.sh starts from these; the committed copies in
  * tests/security/corpus/ are replayed by the regression tests.
@@ -21,6 +21,8 @@
 
 #include "bootinfo.h"
 #include "cowvm_abi.h"
+#include "pc_layout.h"
+#include "pc_state.h"
 #include "snapshot.h"
 #include "snapshot_file.h"
 #include "workload_spec.h"
@@ -156,6 +158,102 @@ static void snapshot_seeds(void)
 	             * harness's parent is found beside the layer */
 }
 
+/* A PC (Linux) guest's machine state with every device off its reset
+ * values (in range: the loader checks). */
+static void pc_fill(struct pc_state *s, uint8_t scr)
+{
+	memset(s, 0, sizeof(*s));
+	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	s->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	s->pic_master.chip.pic = (struct kvm_pic_state){ .irr = 0x11, .imr = 0xfb, .priority_add = 3,
+	                                                 .irq_base = 0x20, .init4 = 1, .elcr_mask = 0xf8 };
+	s->pic_slave.chip.pic = (struct kvm_pic_state){ .imr = 0xff, .irq_base = 0x28, .init_state = 2,
+	                                                .elcr = 0x0c, .elcr_mask = 0xde };
+	struct kvm_ioapic_state *a = &s->ioapic.chip.ioapic;
+	a->base_address = PC_GPA_IOAPIC;
+	a->ioregsel = 0x12;
+	a->irr = 0x10;
+	for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS; i++)
+		a->redirtbl[i].bits = 0x10000 | (0x30 + i);
+	for (int c = 0; c < 3; c++)
+		s->pit.channels[c] = (struct kvm_pit_channel_state){ .count = 0x10000, .mode = 0xff, .gate = c != 2 };
+	s->pit.channels[0] = (struct kvm_pit_channel_state){ .count = 0x2e9c, .rw_mode = 3, .read_state = 3,
+	                                                     .write_state = 3, .mode = 2, .gate = 1 };
+	struct uart_16550_state *u = &s->com1;
+	u->ier = 0x05, u->lcr = 0x03, u->mcr = 0x0b, u->scr = scr, u->dll = 1, u->fcr = 0xc1;
+	u->thre_pending = 1;
+	u->rx_count = 3;
+	memcpy(u->rx, "ls\n", 3);
+	s->power = (struct pc_power){ .i8042_cmd_byte = 0x47, .i8042_pending = 0x60, .i8042_last_cmd = true };
+	s->rtc.index = 0x0b;
+}
+
+static void pc_vcpu(struct vcpu_state *v, uint64_t rip)
+{
+	memset(v, 0, sizeof(*v));
+	v->regs.rip = rip;
+	v->nmsrs = 1;
+	v->msrs[0] = (struct kvm_msr_entry){ .index = 0x10, .data = 99 };
+	v->has_lapic = 1;
+	v->tsc_khz = 2100000;
+	for (unsigned i = 0; i < sizeof(v->lapic.regs); i += 16)
+		v->lapic.regs[i] = (char)(i >> 4);
+}
+
+/* A PC root (4 MiB, two vCPUs with LAPICs, the machine state) and a layer
+ * of it with its own state. */
+static void pc_snapshot_seeds(void)
+{
+	char dir[] = "/tmp/cowvm-seeds-XXXXXX";
+	if (!mkdtemp(dir))
+		die("mkdtemp", strerror(errno));
+	char root_path[64], layer_path[64];
+	snprintf(root_path, sizeof(root_path), "%s/parent.snap", dir);
+	snprintf(layer_path, sizeof(layer_path), "%s/file.snap", dir);
+	struct vmm_err e = { 0 };
+	struct vcpu_state vs[2];
+	pc_vcpu(&vs[0], 0x1000200);
+	pc_vcpu(&vs[1], 0xfff0);
+	struct pc_state pc;
+	pc_fill(&pc, 0x5a);
+	struct snap_meta m = { .mem_size = 4 * MiB, .nvcpus = 2, .vcpu = vs, .pc = &pc, .clock = 5000000,
+	                       .layout = { 0, 0, 0x9c000, 0x2000, 0x9e000, 0x2000 }, .hc_gpa = 0xa1000 };
+	strcpy(m.workload.name, "linux"); /* what a Linux guest's snapshot names */
+	uint64_t rg[] = { 0, 0x100, 0x101 };
+	struct snapshot *root, *layer;
+	if (snapshot_root_create(&m, memfd_with(m.mem_size, rg, 3, 0x22), &root, &e) ||
+	    snapshot_save(root, root_path, &e))
+		die("pc root", e.msg);
+	pc_fill(&pc, 0x77);
+	pc.com1.rx_count = 0;
+	memset(pc.com1.rx, 0, 3);
+	vs[0].regs.rip += 0x40;
+	uint64_t lg[] = { 0x101 };
+	if (snapshot_layer_create(root, &m, memfd_with(m.mem_size, lg, 1, 0x66), lg, 1, &layer, &e) ||
+	    snapshot_save(layer, layer_path, &e))
+		die("pc layer", e.msg);
+	size_t rn, ln;
+	uint8_t *rb = slurp(root_path, &rn), *lb = slurp(layer_path, &ln);
+	uint8_t c;
+	c = 0x08, put("snapshot_file", "pc-root", &c, 1, rb, rn);
+	c = 0x0b, put("snapshot_file", "pc-root-fixup", &c, 1, rb, rn);
+	uint8_t *pl = malloc(3 + rn);
+	pl[0] = 0x0f, pl[1] = (uint8_t)rn, pl[2] = (uint8_t)(rn >> 8);
+	if (rn > 0xffff)
+		die("pc root", "too large for the harness's parent length");
+	memcpy(pl + 3, rb, rn);
+	put("snapshot_file", "pc-layer-fixup", pl, 3 + rn, lb, ln);
+	pl[0] = 0x0c;
+	put("snapshot_file", "pc-layer", pl, 3 + rn, lb, ln);
+	free(pl);
+	free(rb), free(lb);
+	snapshot_put(layer);
+	snapshot_put(root);
+	unlink(root_path), unlink(layer_path);
+	rmdir(dir);
+}
+
 /* ---- boot info ----------------------------------------------------------- */
 
 static void fdt_seed(const char *name, const char *spec, unsigned ncpus)
@@ -268,6 +366,7 @@ int main(int argc, char **argv)
 	out = argv[1];
 	mkdir(out, 0755);
 	snapshot_seeds();
+	pc_snapshot_seeds();
 	fdt_seed("hello", "hello", 1);
 	fdt_seed("memtouch", "memtouch:mode=rand,op=write,mib=4,iters=2,seed=7", 4);
 	fdt_seed("fault", "fault:kind=pf,addr=0x1000", 2);

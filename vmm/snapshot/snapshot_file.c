@@ -4,14 +4,16 @@
  *
  * Save: collect the page runs (root: non-zero pages of the memfd's data
  * extents; layer: the captured bitmap), write header, workload, parent path,
- * vCPU records and run table, then the pages straight from the snapshot's
- * mapping, hashing as they go; fill in both checksums last; fsync, rename.
+ * vCPU records, the PC state section (PC guests) and run table, then the
+ * pages straight from the snapshot's mapping, hashing as they go; fill in
+ * both checksums last; fsync, rename.
  *
- * Load: header checks, metadata read and checksummed, every value checked,
- * pages read into a new memfd and checksummed, then the parent chain
- * loaded (recursively, bounded), then the snapshot built. Sizes from the
- * file drive no allocation before they are bounded by the limits and by the
- * real file length.
+ * Load: header checks, metadata read and checksummed, every value checked
+ * (the PC state's against the ranges KVM's and cowvm's device models keep
+ * them in), pages read into a new memfd and checksummed, then the parent
+ * chain loaded (recursively, bounded), then the snapshot built. Sizes from
+ * the file drive no allocation before they are bounded by the limits and by
+ * the real file length.
  */
 #include "snapshot_file.h"
 
@@ -29,6 +31,8 @@
 #include <unistd.h>
 
 #include "cowvm_abi.h"
+#include "pc_layout.h"
+#include "pc_state.h"
 
 #define PAGE ((uint64_t)SNAPFILE_PAGE)
 #define MiB (1ull << 20)
@@ -47,7 +51,10 @@ static_assert(offsetof(struct snapfile_header, mem_size) == 48, "header layout")
 static_assert(offsetof(struct snapfile_header, vcpu_part) == 128, "header layout");
 static_assert(offsetof(struct snapfile_header, nruns) == 168, "header layout");
 static_assert(offsetof(struct snapfile_header, clock) == 216, "header layout");
-static_assert(offsetof(struct snapfile_header, reserved) == 224, "header layout");
+static_assert(offsetof(struct snapfile_header, vcpu_part2) == 224, "header layout");
+static_assert(offsetof(struct snapfile_header, pc_size) == 236, "header layout");
+static_assert(offsetof(struct snapfile_header, pc_offset) == 240, "header layout");
+static_assert(offsetof(struct snapfile_header, reserved) == 248, "header layout");
 static_assert(sizeof(struct snapfile_run) == 16, "run is 16 bytes");
 
 /* Workload section: name, nargs (u32), args (key, value) x WL_MAX_ARGS. */
@@ -56,12 +63,16 @@ static_assert(sizeof(struct snapfile_run) == 16, "run is 16 bytes");
 #define WORKLOAD_SIZE (WL_NAME_SIZE + 4 + WL_ARGS_SIZE)
 
 #define MAX_PAGES (VM_MEM_MAX / PAGE)
+/* The largest PC state section a file may name (another build's, with
+ * larger KVM structures, is still read far enough to say which differs). */
+#define PC_SIZE_MAX (1u << 20)
 /* The largest metadata region a valid file can have: header, workload,
- * parent path, vCPU records, a run table of at most one run per two pages
- * (runs never touch: see below), page aligned. */
+ * parent path, vCPU records, PC state, a run table of at most one run per
+ * two pages (runs never touch: see below), page aligned. */
 #define VCPU_RECORD_MAX (sizeof(struct vcpu_state) + 64)
 #define META_MAX (((sizeof(struct snapfile_header) + WORKLOAD_SIZE + SNAPFILE_PATH_MAX + \
-                    COWVM_MAX_VCPUS * VCPU_RECORD_MAX + (MAX_PAGES / 2 + 1) * 16) + PAGE - 1) & ~(PAGE - 1))
+                    COWVM_MAX_VCPUS * VCPU_RECORD_MAX + PC_SIZE_MAX + (MAX_PAGES / 2 + 1) * 16) + \
+                   PAGE - 1) & ~(PAGE - 1))
 
 /* ---- XXH64 ------------------------------------------------------------- */
 
@@ -173,24 +184,27 @@ static void vcpu_parts(uint32_t part[SNAPFILE_VCPU_NPARTS])
 	part[SNAPFILE_VCPU_MP_STATE] = sizeof(struct kvm_mp_state);
 	part[SNAPFILE_VCPU_MSR_ENTRY] = sizeof(struct kvm_msr_entry);
 	part[SNAPFILE_VCPU_MAX_MSRS] = VCPU_STATE_MAX_MSRS;
+	part[SNAPFILE_VCPU_HAS_LAPIC] = sizeof(((struct vcpu_state *)0)->has_lapic);
+	part[SNAPFILE_VCPU_TSC_KHZ] = sizeof(((struct vcpu_state *)0)->tsc_khz);
+	part[SNAPFILE_VCPU_LAPIC] = sizeof(struct kvm_lapic_state);
 }
 
 static const char *const vcpu_part_name[SNAPFILE_VCPU_NPARTS] = {
 	"kvm_regs", "kvm_sregs", "kvm_xsave", "kvm_xcrs", "kvm_vcpu_events", "kvm_debugregs",
-	"kvm_mp_state", "kvm_msr_entry", "MSR slots",
+	"kvm_mp_state", "kvm_msr_entry", "MSR slots", "has_lapic", "tsc_khz", "kvm_lapic_state",
 };
 
 #define VCPU_RECORD_SIZE                                                                       \
 	(sizeof(struct kvm_regs) + sizeof(struct kvm_sregs) + sizeof(struct kvm_xsave) +     \
 	 sizeof(struct kvm_xcrs) + sizeof(struct kvm_vcpu_events) +                          \
 	 sizeof(struct kvm_debugregs) + sizeof(struct kvm_mp_state) + 8 +                    \
-	 VCPU_STATE_MAX_MSRS * sizeof(struct kvm_msr_entry))
+	 VCPU_STATE_MAX_MSRS * sizeof(struct kvm_msr_entry) + 8 + sizeof(struct kvm_lapic_state))
 static_assert(VCPU_RECORD_SIZE <= VCPU_RECORD_MAX, "vCPU record bound");
 
 /* Field by field: the record has no compiler padding whatever the struct has. */
 #define VCPU_FIELDS(X)                                                                         \
 	X(regs) X(sregs) X(xsave) X(xcrs) X(events) X(debugregs) X(mp_state) X(nmsrs) X(pad) \
-	X(msrs)
+	X(msrs) X(has_lapic) X(tsc_khz) X(lapic)
 
 static uint8_t *vcpu_encode(uint8_t *p, const struct vcpu_state *v)
 {
@@ -229,6 +243,277 @@ static const uint8_t *workload_decode(const uint8_t *p, struct wl_request *w)
 	w->nargs = nargs;
 	memcpy(w->args, p + WL_NAME_SIZE + 4, WL_ARGS_SIZE);
 	return p + WORKLOAD_SIZE;
+}
+
+/* ---- the PC state section ----------------------------------------------- */
+
+/* The section (docs/snapshot-format.md): the layout table (SNAPFILE_PC_NPARTS
+ * u32 sizes), the master PIC, slave PIC and IOAPIC (struct kvm_irqchip
+ * each), the PIT (struct kvm_pit_state2), COM1 (UART_FIELDS, rx_count, rx),
+ * the power block (POWER_FIELDS, one byte each) and the CMOS index. KVM's
+ * structures have no implicit padding (asserted below), so each is written
+ * whole; cowvm's own are written field by field, and a field added to one
+ * of them fails these assertions until the format (and its version) says
+ * how it is stored. */
+static_assert(sizeof(struct kvm_irqchip) == 8 + sizeof(((struct kvm_irqchip *)0)->chip), "kvm_irqchip padding");
+static_assert(sizeof(struct kvm_pit_channel_state) == 24, "kvm_pit_channel_state padding");
+static_assert(sizeof(struct kvm_pit_state2) == 3 * 24 + 4 + 9 * 4, "kvm_pit_state2 padding");
+static_assert(sizeof(struct uart_16550_state) == 12 + 4 + UART_RX_RING, "uart_16550_state changed");
+static_assert(sizeof(struct pc_power) == 6, "pc_power changed");
+static_assert(sizeof(struct cmos_rtc) == 1, "cmos_rtc changed");
+
+#define UART_FIELDS(X)                                                                          \
+	X(ier) X(lcr) X(mcr) X(scr) X(dll) X(dlm) X(fcr) X(lsr_err) X(msr_delta) X(rbr)       \
+	X(thre_pending) X(pad) X(rx_count) X(rx)
+#define POWER_FIELDS(X)                                                                         \
+	X(i8042_cmd_byte) X(i8042_out) X(i8042_out_full) X(i8042_pending) X(i8042_last_cmd)   \
+	X(sleep_sts)
+#define PC_LAYOUT_SIZE (SNAPFILE_PC_NPARTS * 4u)
+#define PC_SECTION_SIZE                                                                         \
+	(PC_LAYOUT_SIZE + 3 * sizeof(struct kvm_irqchip) + sizeof(struct kvm_pit_state2) +    \
+	 sizeof(struct uart_16550_state) + sizeof(struct pc_power) + sizeof(struct cmos_rtc))
+static_assert(PC_SECTION_SIZE <= PC_SIZE_MAX, "PC section bound");
+
+static void pc_parts(uint32_t part[SNAPFILE_PC_NPARTS])
+{
+	part[SNAPFILE_PC_IRQCHIP] = sizeof(struct kvm_irqchip);
+	part[SNAPFILE_PC_PIC] = sizeof(struct kvm_pic_state);
+	part[SNAPFILE_PC_IOAPIC] = sizeof(struct kvm_ioapic_state);
+	part[SNAPFILE_PC_PIT] = sizeof(struct kvm_pit_state2);
+	part[SNAPFILE_PC_UART_RX] = UART_RX_RING;
+}
+
+static const char *const pc_part_name[SNAPFILE_PC_NPARTS] = {
+	"kvm_irqchip", "kvm_pic_state", "kvm_ioapic_state", "kvm_pit_state2", "the COM1 receive buffer",
+};
+
+static uint8_t *pc_encode(uint8_t *p, const struct pc_state *s)
+{
+	uint32_t part[SNAPFILE_PC_NPARTS];
+	pc_parts(part);
+	memcpy(p, part, sizeof(part));
+	p += sizeof(part);
+#define PUT(v)                                 \
+	memcpy(p, &(v), sizeof(v));            \
+	p += sizeof(v);
+	PUT(s->pic_master) PUT(s->pic_slave) PUT(s->ioapic) PUT(s->pit)
+#define PUT_UART(f) PUT(s->com1.f)
+	UART_FIELDS(PUT_UART)
+#undef PUT_UART
+#undef PUT
+#define PUT_POWER(f) *p++ = (uint8_t)s->power.f;
+	POWER_FIELDS(PUT_POWER)
+#undef PUT_POWER
+	*p++ = s->rtc.index;
+	return p;
+}
+
+/* The ranges the PC devices keep their state in. A value outside them
+ * cannot come from a saved machine: the file is refused before KVM or a
+ * device model sees it (KVM_SET_IRQCHIP and KVM_SET_PIT2 take most fields
+ * as they are).
+ *  8259A PIC (KVM's arch/x86/kvm/i8259.c, the Intel 8259A data sheet):
+ *   init_state is the ICW sequence (0 ready, 1-3 waiting for ICW2-ICW4);
+ *   priority_add is a rotation 0-7 (OCW2); irq_base holds ICW2's T7-T3 (the
+ *   low three bits are the IRQ number); the ELCR bits are those elcr_mask
+ *   lets the guest set; the PIC_BOOLS are single bits of ICW1/ICW4/OCW2/OCW3. */
+#define PIC_INIT_STATE_MAX 3
+#define PIC_PRIORITY_MAX   7
+#define PIC_IRQ_BASE_MASK  0xf8
+#define PIC_BOOLS(X)                                                                            \
+	X(read_reg_select) X(poll) X(special_mask) X(auto_eoi) X(rotate_on_auto_eoi)          \
+	X(special_fully_nested_mode) X(init4)
+/*  82093AA IOAPIC (its data sheet, 3.2; KVM's arch/x86/kvm/ioapic.c): the
+ *   IOREGSEL register is 8 bits, the IOAPIC ID 4 bits (IOAPICID 27:24); the
+ *   IRR has a bit per pin; KVM's IOAPIC sits at its fixed default base,
+ *   PC_GPA_IOAPIC (pc_layout.h), where KVM_CREATE_IRQCHIP registered it. */
+#define IOAPIC_REGSEL_MAX 0xff
+#define IOAPIC_ID_MAX     0xf
+/*  8254 PIT (Intel 8254 data sheet, Control Word Format; KVM's
+ *   arch/x86/kvm/i8254.c): a count is 1..0x10000 (an initial count of 0
+ *   means 0x10000, as KVM stores it); mode is M2-M0 0-5 (6 and 7 are stored
+ *   as 2 and 3), or 0xff in a channel not programmed since reset; rw_mode is
+ *   RW1-RW0 (0 before programming) and count_latched a copy of it; the
+ *   read/write states are KVM's RW_STATE_LSB..RW_STATE_WORD1 (1-4, 0 before
+ *   programming); KVM_GET_PIT2 zeroes the reserved words. */
+#define PIT_COUNT_MAX    0x10000u
+#define PIT_MODE_MAX     5
+#define PIT_MODE_UNSET   0xff
+#define PIT_RW_MODE_MAX  3
+#define PIT_RW_STATE_MAX 4
+#define PIT_FLAGS        (KVM_PIT_FLAGS_HPET_LEGACY | KVM_PIT_FLAGS_SPEAKER_DATA_ON)
+#define PIT_BOOLS(X) X(status_latched) X(bcd) X(gate)
+/*  16550 UART (uart_16550.h, the PC16550D data sheet): the bits each
+ *   register has; cowvm's model latches only overrun in lsr_err. */
+#define UART_FCR_BITS (UART_FCR_ENABLE | UART_FCR_DMA | UART_FCR_TRIG)
+/*  Power block (pc_power.c): the i8042 commands that wait for a data byte
+ *   are 0x60 (write command byte) and 0xd1 (write output port) (IBM PC/AT
+ *   Technical Reference, 8042 section); the ACPI sleep status register has
+ *   only WAK_STS (ACPI 6.4, 4.8.3.8). */
+#define I8042_CMD_WRITE_CTR  0x60
+#define I8042_CMD_WRITE_OUTP 0xd1
+#define ACPI_WAK_STS         0x80
+#define POWER_BOOLS(X) X(i8042_out_full, 2) X(i8042_last_cmd, 4) /* field, byte in POWER_FIELDS */
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+#define PC_BAD(fmt, ...) vmm_fail(e, -EINVAL, "bad PC state in snapshot file %s: " fmt, path, __VA_ARGS__)
+
+static int check_pic(const struct kvm_pic_state *c, const char *name, const char *path, struct vmm_err *e)
+{
+#define PIC_BOOL(f)                                                                             \
+	if (c->f > 1)                                                                          \
+		return PC_BAD("%s PIC " #f " is %u, must be 0 or 1", name, c->f);
+	PIC_BOOLS(PIC_BOOL)
+#undef PIC_BOOL
+	if (c->init_state > PIC_INIT_STATE_MAX)
+		return PC_BAD("%s PIC init_state is %u (0..%d)", name, c->init_state, PIC_INIT_STATE_MAX);
+	if (c->priority_add > PIC_PRIORITY_MAX)
+		return PC_BAD("%s PIC priority_add is %u (0..%d)", name, c->priority_add, PIC_PRIORITY_MAX);
+	if (c->irq_base & ~PIC_IRQ_BASE_MASK)
+		return PC_BAD("%s PIC irq_base %#x is not a multiple of 8", name, c->irq_base);
+	if (c->elcr & ~c->elcr_mask)
+		return PC_BAD("%s PIC elcr %#x has bits outside elcr_mask %#x", name, c->elcr, c->elcr_mask);
+	return 0;
+}
+
+static int check_ioapic(const struct kvm_ioapic_state *a, const char *path, struct vmm_err *e)
+{
+	if (a->base_address != PC_GPA_IOAPIC)
+		return PC_BAD("IOAPIC base address %#llx, KVM's IOAPIC is at %#llx",
+		              (unsigned long long)a->base_address, (unsigned long long)PC_GPA_IOAPIC);
+	if (a->ioregsel > IOAPIC_REGSEL_MAX)
+		return PC_BAD("IOAPIC ioregsel %#x (0..%#x)", a->ioregsel, IOAPIC_REGSEL_MAX);
+	if (a->id > IOAPIC_ID_MAX)
+		return PC_BAD("IOAPIC id %u (0..%d)", a->id, IOAPIC_ID_MAX);
+	if (a->irr >> KVM_IOAPIC_NUM_PINS)
+		return PC_BAD("IOAPIC irr %#x has bits above its %d pins", a->irr, KVM_IOAPIC_NUM_PINS);
+	if (a->pad)
+		return PC_BAD("IOAPIC pad is %#x, must be 0", a->pad);
+	return 0;
+}
+
+static int check_pit(const struct kvm_pit_state2 *t, const char *path, struct vmm_err *e)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		const struct kvm_pit_channel_state *c = &t->channels[i];
+		if (c->count < 1 || c->count > PIT_COUNT_MAX)
+			return PC_BAD("PIT channel %u count %u (1..%u)", i, c->count, PIT_COUNT_MAX);
+		if (c->mode > PIT_MODE_MAX && c->mode != PIT_MODE_UNSET)
+			return PC_BAD("PIT channel %u mode %u (0..%d, or %d before programming)", i, c->mode,
+			              PIT_MODE_MAX, PIT_MODE_UNSET);
+		if (c->rw_mode > PIT_RW_MODE_MAX)
+			return PC_BAD("PIT channel %u rw_mode %u (0..%d)", i, c->rw_mode, PIT_RW_MODE_MAX);
+		if (c->count_latched > PIT_RW_MODE_MAX)
+			return PC_BAD("PIT channel %u count_latched %u (0..%d)", i, c->count_latched,
+			              PIT_RW_MODE_MAX);
+		if (c->read_state > PIT_RW_STATE_MAX)
+			return PC_BAD("PIT channel %u read_state %u (0..%d)", i, c->read_state, PIT_RW_STATE_MAX);
+		if (c->write_state > PIT_RW_STATE_MAX)
+			return PC_BAD("PIT channel %u write_state %u (0..%d)", i, c->write_state,
+			              PIT_RW_STATE_MAX);
+#define PIT_BOOL(f)                                                                             \
+		if (c->f > 1)                                                                  \
+			return PC_BAD("PIT channel %u " #f " is %u, must be 0 or 1", i, c->f);
+		PIT_BOOLS(PIT_BOOL)
+#undef PIT_BOOL
+	}
+	if (t->flags & ~PIT_FLAGS)
+		return PC_BAD("PIT flags %#x (known: %#x)", t->flags, PIT_FLAGS);
+	if (!all_zero(t->reserved, sizeof(t->reserved)))
+		return PC_BAD("PIT reserved words are not zero (%#x...)", t->reserved[0]);
+	return 0;
+}
+
+static int check_uart(const struct uart_16550_state *u, const char *path, struct vmm_err *e)
+{
+	if (u->rx_count > UART_RX_RING)
+		return PC_BAD("COM1 receive count %u exceeds its %d-byte buffer", u->rx_count, UART_RX_RING);
+	if (!all_zero(u->rx + u->rx_count, UART_RX_RING - u->rx_count))
+		return PC_BAD("COM1 receive buffer has bytes after its %u queued ones", u->rx_count);
+	const struct { const char *name; uint8_t v, bits; } reg[] = {
+		{ "IER", u->ier, UART_IER_MASK }, { "MCR", u->mcr, UART_MCR_MASK },
+		{ "FCR", u->fcr, UART_FCR_BITS }, { "LSR error", u->lsr_err, UART_LSR_OE },
+		{ "MSR delta", u->msr_delta, UART_MSR_DELTA },
+	};
+	for (unsigned i = 0; i < sizeof(reg) / sizeof(reg[0]); i++)
+		if (reg[i].v & ~reg[i].bits)
+			return PC_BAD("COM1 %s %#x has bits outside %#x", reg[i].name, reg[i].v, reg[i].bits);
+	if (u->thre_pending > 1)
+		return PC_BAD("COM1 thre_pending is %u, must be 0 or 1", u->thre_pending);
+	if (u->pad[0])
+		return PC_BAD("COM1 pad is %#x, must be 0", u->pad[0]);
+	return 0;
+}
+
+/* Decode the section at p (its layout table already checked) into s and
+ * check every value. */
+static int pc_decode_check(const uint8_t *p, struct pc_state *s, const char *path, struct vmm_err *e)
+{
+	memset(s, 0, sizeof(*s));
+	p += PC_LAYOUT_SIZE;
+	struct kvm_irqchip *chip[3] = { &s->pic_master, &s->pic_slave, &s->ioapic };
+	for (int i = 0; i < 3; i++) {
+		memcpy(chip[i], p, sizeof(*chip[i]));
+		p += sizeof(*chip[i]);
+	}
+	if (s->pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER || s->pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE ||
+	    s->ioapic.chip_id != KVM_IRQCHIP_IOAPIC)
+		return PC_BAD("interrupt controller ids %u/%u/%u, want %d/%d/%d (master PIC, slave PIC, IOAPIC)",
+		              s->pic_master.chip_id, s->pic_slave.chip_id, s->ioapic.chip_id,
+		              KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC);
+	/* Past the member KVM fills in, the union holds what cowvm zeroed. */
+	const size_t used[3] = { sizeof(struct kvm_pic_state), sizeof(struct kvm_pic_state),
+	                         sizeof(struct kvm_ioapic_state) };
+	for (int i = 0; i < 3; i++)
+		if (chip[i]->pad || !all_zero((const uint8_t *)&chip[i]->chip + used[i], sizeof(chip[i]->chip) - used[i]))
+			return PC_BAD("nonzero padding in interrupt controller %d", i);
+	int r = check_pic(&s->pic_master.chip.pic, "master", path, e);
+	r = r ?: check_pic(&s->pic_slave.chip.pic, "slave", path, e);
+	r = r ?: check_ioapic(&s->ioapic.chip.ioapic, path, e);
+	if (r)
+		return r;
+	memcpy(&s->pit, p, sizeof(s->pit));
+	p += sizeof(s->pit);
+	r = check_pit(&s->pit, path, e);
+	if (r)
+		return r;
+#define GET_UART(f)                                        \
+	memcpy(&s->com1.f, p, sizeof(s->com1.f));          \
+	p += sizeof(s->com1.f);
+	UART_FIELDS(GET_UART)
+#undef GET_UART
+	r = check_uart(&s->com1, path, e);
+	if (r)
+		return r;
+	/* One byte per field; the bools are checked as bytes, before they
+	 * become bools. */
+#define POWER_BOOL(f, at)                                                                       \
+	if (p[at] > 1)                                                                         \
+		return PC_BAD(#f " is %u, must be 0 or 1", p[at]);
+	POWER_BOOLS(POWER_BOOL)
+#undef POWER_BOOL
+#define GET_POWER(f) s->power.f = *p++;
+	POWER_FIELDS(GET_POWER)
+#undef GET_POWER
+	if (s->power.i8042_pending && s->power.i8042_pending != I8042_CMD_WRITE_CTR &&
+	    s->power.i8042_pending != I8042_CMD_WRITE_OUTP)
+		return PC_BAD("i8042 pending command %#x (0, %#x or %#x)", s->power.i8042_pending,
+		              I8042_CMD_WRITE_CTR, I8042_CMD_WRITE_OUTP);
+	if (s->power.sleep_sts & ~ACPI_WAK_STS)
+		return PC_BAD("ACPI sleep status %#x has bits other than WAK_STS (%#x)", s->power.sleep_sts,
+		              ACPI_WAK_STS);
+	s->rtc.index = *p;
+	if (s->rtc.index & ~CMOS_INDEX_MASK)
+		return PC_BAD("CMOS index %#x (0..%#x)", s->rtc.index, CMOS_INDEX_MASK);
+	return 0;
 }
 
 static int write_all(int fd, const void *buf, uint64_t len)
@@ -398,7 +683,10 @@ int snapshot_save(const struct snapshot *s, const char *path, struct vmm_err *e)
 	                             .page_size = SNAPFILE_PAGE, .vcpu_record_size = VCPU_RECORD_SIZE,
 	                             .workload_size = WORKLOAD_SIZE };
 	memcpy(h.magic, SNAPFILE_MAGIC, 8);
-	vcpu_parts(h.vcpu_part);
+	uint32_t part[SNAPFILE_VCPU_NPARTS];
+	vcpu_parts(part);
+	for (int i = 0; i < SNAPFILE_VCPU_NPARTS; i++)
+		*snapfile_vcpu_part(&h, i) = part[i];
 	const struct snap_meta *m = &s->meta;
 	h.mem_size = m->mem_size;
 	h.nvcpus = m->nvcpus;
@@ -449,8 +737,12 @@ int snapshot_save(const struct snapshot *s, const char *path, struct vmm_err *e)
 	}
 	h.nruns = rs.n;
 	h.npages = rs.pages;
-	uint64_t meta_end = sizeof(h) + WORKLOAD_SIZE + h.parent_path_len +
-	                    (uint64_t)m->nvcpus * VCPU_RECORD_SIZE + rs.n * sizeof(struct snapfile_run);
+	uint64_t pc_at = sizeof(h) + WORKLOAD_SIZE + h.parent_path_len + (uint64_t)m->nvcpus * VCPU_RECORD_SIZE;
+	if (m->pc) {
+		h.pc_size = PC_SECTION_SIZE;
+		h.pc_offset = pc_at;
+	}
+	uint64_t meta_end = pc_at + h.pc_size + rs.n * sizeof(struct snapfile_run);
 	h.data_offset = align_up(meta_end, PAGE);
 	h.file_size = h.data_offset + rs.pages * PAGE;
 
@@ -467,6 +759,8 @@ int snapshot_save(const struct snapshot *s, const char *path, struct vmm_err *e)
 	}
 	for (unsigned i = 0; i < m->nvcpus; i++)
 		p = vcpu_encode(p, &m->vcpu[i]);
+	if (m->pc)
+		p = pc_encode(p, m->pc);
 	memcpy(p, rs.r, rs.n * sizeof(struct snapfile_run));
 
 	size_t plen = strlen(path);
@@ -559,6 +853,7 @@ struct lf {
 	const char *parent_path;  /* in meta, parent_path_len bytes */
 	struct snap_meta m;
 	struct vcpu_state *vcpu;
+	struct pc_state *pc;      /* NULL without a PC state section */
 };
 
 static void lf_free(struct lf *f)
@@ -569,6 +864,7 @@ static void lf_free(struct lf *f)
 		close(f->memfd);
 	free(f->meta);
 	free(f->vcpu);
+	free(f->pc);
 }
 
 #define BAD(code, ...) vmm_fail(e, code, __VA_ARGS__)
@@ -581,8 +877,9 @@ static int check_header(struct lf *f, uint64_t st_size, const struct expect *x, 
 	if (memcmp(h->magic, SNAPFILE_MAGIC, 8))
 		return BAD(-EINVAL, "bad magic in snapshot file %s (not a cowvm snapshot)", f->path);
 	if (h->version != SNAPFILE_VERSION)
-		return BAD(-ENOTSUP, "unsupported snapshot file version %u in %s (this build reads %d)",
-		           h->version, f->path, SNAPFILE_VERSION);
+		return BAD(-ENOTSUP, "unsupported snapshot file version %u in %s: this build reads version %d "
+		           "only%s", h->version, f->path, SNAPFILE_VERSION,
+		           h->version < SNAPFILE_VERSION ? " (an older cowvm's file: take the snapshot again)" : "");
 	if (h->header_size != sizeof(*h))
 		return BAD(-EINVAL, "bad header size %u in snapshot file %s (expected %zu)",
 		           h->header_size, f->path, sizeof(*h));
@@ -623,7 +920,7 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 	int layer = h->kind == SNAPFILE_KIND_LAYER;
 	if (h->kind != SNAPFILE_KIND_ROOT && !layer)
 		return BAD(-EINVAL, "unknown snapshot kind %u in %s", h->kind, path);
-	if (h->flags || h->reserved0 || h->reserved[0] || h->reserved[1] || h->reserved[2] || h->reserved[3])
+	if (h->flags || h->reserved0 || h->reserved)
 		return BAD(-EINVAL, "nonzero reserved header field in snapshot file %s", path);
 	if (h->page_size != SNAPFILE_PAGE)
 		return BAD(-EINVAL, "bad page size %u in snapshot file %s", h->page_size, path);
@@ -639,10 +936,12 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 		           h->parked_mask, path, h->nvcpus);
 	uint32_t part[SNAPFILE_VCPU_NPARTS];
 	vcpu_parts(part);
-	for (int i = 0; i < SNAPFILE_VCPU_NPARTS; i++)
-		if (h->vcpu_part[i] != part[i])
+	for (int i = 0; i < SNAPFILE_VCPU_NPARTS; i++) {
+		uint32_t have = *snapfile_vcpu_part(&f->h, i);
+		if (have != part[i])
 			return BAD(-EINVAL, "vCPU state layout mismatch in snapshot file %s: %s is %u, "
-			           "this build has %u", path, vcpu_part_name[i], h->vcpu_part[i], part[i]);
+			           "this build has %u", path, vcpu_part_name[i], have, part[i]);
+	}
 	if (h->vcpu_record_size != VCPU_RECORD_SIZE || h->workload_size != WORKLOAD_SIZE)
 		return BAD(-EINVAL, "vCPU state layout mismatch in snapshot file %s: record %u, "
 		           "workload %u bytes", path, h->vcpu_record_size, h->workload_size);
@@ -655,9 +954,16 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 	          : h->parent_path_len || h->parent_id || h->parent_size)
 		return BAD(-EINVAL, "bad parent reference in snapshot file %s (%s, path of %u bytes)",
 		           path, layer ? "layer" : "root", h->parent_path_len);
+	if (h->pc_size && (h->pc_size < PC_LAYOUT_SIZE || h->pc_size > PC_SIZE_MAX))
+		return BAD(-EINVAL, "bad PC state section size %u in snapshot file %s (0, or %u..%u)",
+		           h->pc_size, path, PC_LAYOUT_SIZE, PC_SIZE_MAX);
 	/* All terms are bounded now: no overflow. */
-	uint64_t meta_end = sizeof(*h) + WORKLOAD_SIZE + h->parent_path_len +
-	                    (uint64_t)h->nvcpus * VCPU_RECORD_SIZE + h->nruns * sizeof(struct snapfile_run);
+	uint64_t pc_at = sizeof(*h) + WORKLOAD_SIZE + h->parent_path_len + (uint64_t)h->nvcpus * VCPU_RECORD_SIZE;
+	uint64_t meta_end = pc_at + h->pc_size + h->nruns * sizeof(struct snapfile_run);
+	if (h->pc_offset != (h->pc_size ? pc_at : 0))
+		return BAD(-EINVAL, "bad section layout in snapshot file %s: PC state at %llu, the vCPU "
+		           "records end at %llu", path, (unsigned long long)h->pc_offset,
+		           (unsigned long long)pc_at);
 	if (h->data_offset != align_up(meta_end, PAGE) ||
 	    h->file_size - h->data_offset != h->npages * PAGE)
 		return BAD(-EINVAL, "bad section layout in snapshot file %s: sections end at %llu, "
@@ -667,6 +973,18 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 	for (uint64_t i = meta_end; i < h->data_offset; i++)
 		if (f->meta[i])
 			return BAD(-EINVAL, "nonzero padding before the page data in snapshot file %s", path);
+	if (h->pc_size) {
+		uint32_t pcp[SNAPFILE_PC_NPARTS], have[SNAPFILE_PC_NPARTS];
+		pc_parts(pcp);
+		memcpy(have, f->meta + pc_at, sizeof(have));
+		for (int i = 0; i < SNAPFILE_PC_NPARTS; i++)
+			if (have[i] != pcp[i])
+				return BAD(-EINVAL, "PC state layout mismatch in snapshot file %s: %s is %u, "
+				           "this build has %u", path, pc_part_name[i], have[i], pcp[i]);
+		if (h->pc_size != PC_SECTION_SIZE)
+			return BAD(-EINVAL, "PC state layout mismatch in snapshot file %s: the section is %u "
+			           "bytes, this build's is %zu", path, h->pc_size, PC_SECTION_SIZE);
+	}
 
 	struct snap_meta *m = &f->m;
 	const uint8_t *p = workload_decode(f->meta + sizeof(*h), &m->workload);
@@ -701,13 +1019,45 @@ static int check_meta(struct lf *f, struct vmm_err *e)
 	f->vcpu = calloc(h->nvcpus, sizeof(*f->vcpu));
 	if (!f->vcpu)
 		return BAD(-ENOMEM, "out of memory for vCPU state");
+	/* A PC snapshot's vCPUs have KVM's LAPIC (and a TSC frequency), a
+	 * guest-stub snapshot's have neither. */
+	uint32_t pc = h->pc_size != 0;
 	for (unsigned i = 0; i < h->nvcpus; i++) {
+		const struct vcpu_state *v = &f->vcpu[i];
 		p = vcpu_decode(p, &f->vcpu[i]);
-		if (f->vcpu[i].nmsrs > VCPU_STATE_MAX_MSRS)
+		if (v->nmsrs > VCPU_STATE_MAX_MSRS)
 			return BAD(-EINVAL, "bad vCPU state in snapshot file %s: vCPU %u has %u MSRs (max %d)",
-			           path, i, f->vcpu[i].nmsrs, VCPU_STATE_MAX_MSRS);
+			           path, i, v->nmsrs, VCPU_STATE_MAX_MSRS);
+		if (v->has_lapic > 1)
+			return BAD(-EINVAL, "bad vCPU state in snapshot file %s: vCPU %u has_lapic is %u, "
+			           "must be 0 or 1", path, i, v->has_lapic);
+		if (v->has_lapic != f->vcpu[0].has_lapic)
+			return BAD(-EINVAL, "bad vCPU state in snapshot file %s: vCPU %u has_lapic is %u, "
+			           "vCPU 0's is %u", path, i, v->has_lapic, f->vcpu[0].has_lapic);
+		if (v->has_lapic != pc)
+			return BAD(-EINVAL, pc ? "bad vCPU state in snapshot file %s: vCPU %u of a PC snapshot "
+			                         "has no LAPIC state"
+			                       : "bad vCPU state in snapshot file %s: vCPU %u has LAPIC state "
+			                         "but the file has no PC state section", path, i);
+		/* KVM_GET_TSC_KHZ returns the frequency as the ioctl's int result. */
+		if (v->tsc_khz > INT32_MAX)
+			return BAD(-EINVAL, "bad vCPU state in snapshot file %s: vCPU %u TSC frequency %u kHz "
+			           "(max %d)", path, i, v->tsc_khz, INT32_MAX);
+		if (!v->has_lapic && (v->tsc_khz || !all_zero(&v->lapic, sizeof(v->lapic))))
+			return BAD(-EINVAL, "bad vCPU state in snapshot file %s: vCPU %u of a guest-stub "
+			           "snapshot has a TSC frequency or LAPIC registers", path, i);
 	}
 	m->vcpu = f->vcpu;
+	if (pc) {
+		f->pc = malloc(sizeof(*f->pc));
+		if (!f->pc)
+			return BAD(-ENOMEM, "out of memory for the PC state");
+		int r = pc_decode_check(p, f->pc, path, e);
+		if (r)
+			return r;
+		p += h->pc_size;
+	}
+	m->pc = f->pc;
 	f->runs = p;
 	uint64_t sum = 0, next = 0;
 	for (uint64_t i = 0; i < h->nruns; i++) {
@@ -937,6 +1287,11 @@ static int load_file(const char *path, int fd, unsigned depth, const struct expe
 			r = BAD(-EINVAL, "parent snapshot file %s has %llu MiB of memory, layer %s has %llu MiB",
 			        ppath, (unsigned long long)(parent->meta.mem_size >> 20), path,
 			        (unsigned long long)(f.h.mem_size >> 20));
+			goto out;
+		}
+		if (!parent->meta.pc != !f.m.pc) { /* a chain is all PC or all guest stub */
+			r = BAD(-EINVAL, "parent snapshot file %s is a %s snapshot, layer %s is a %s snapshot",
+			        ppath, parent->meta.pc ? "PC" : "guest-stub", path, f.m.pc ? "PC" : "guest-stub");
 			goto out;
 		}
 		gfns = run_gfns(&f);

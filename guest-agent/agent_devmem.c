@@ -1,6 +1,14 @@
 /*
  * agent_devmem.c - the real transport of cowvm-agent: the agent window
- * through /dev/mem, the hypercall through an OUT to COWVM_HC_PORT.
+ * through /dev/mem, the hypercall through a 32-bit store to cowvm's
+ * doorbell page (COWVM_GPA_DOORBELL, no RAM behind it: an MMIO exit),
+ * mapped from /dev/mem too; an OUT to COWVM_HC_PORT only where that page
+ * cannot be mapped. The doorbell works wherever a ring-3 OUT may not: PVM
+ * hosts force IOPL 0, and QEMU's TCG refuses a ring-3 OUT through the I/O
+ * bitmap once a restored TR reads "busy" (type 11: KVM reports TR busy and
+ * a snapshot restores it so, and TCG's I/O-permission check wants type 9),
+ * which made every hypercall after the first in a clone a #GP under nested
+ * QEMU. Hardware checks either type.
  *
  * /dev/mem is opened O_SYNC, so the kernel maps the range uncached
  * (mem(4)); every access below is volatile, so no stale copy is kept by the
@@ -31,6 +39,7 @@ struct devmem {
 	struct agent_transport t; /* first: the ops get &t */
 	int fd;
 	volatile uint8_t *map;    /* NULL: pread/pwrite */
+	volatile uint32_t *doorbell; /* NULL: OUT to the port */
 	int ports;                /* port access taken */
 };
 
@@ -108,6 +117,15 @@ static int dm_ring(struct agent_transport *t, uint64_t block_gpa)
 	struct devmem *d = (struct devmem *)t;
 	if (block_gpa > UINT32_MAX)
 		return -EINVAL;
+	if (d->doorbell) {
+		/* The store exits to the VMM, which handles the hypercall and
+		 * writes ret before the store completes; the clobber keeps every
+		 * access to the block on its side. */
+		__asm__ volatile("" ::: "memory");
+		*d->doorbell = (uint32_t)block_gpa;
+		__asm__ volatile("" ::: "memory");
+		return 0;
+	}
 	if (!d->ports) {
 		if (iopl(3) == 0) {
 			d->ports = 1;
@@ -149,8 +167,11 @@ int agent_devmem_open(struct agent_transport **out, char *err, size_t errlen)
 	}
 	void *m = mmap(NULL, WIN_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, (off_t)COWVM_AGENT_GPA);
 	d->map = m == MAP_FAILED ? NULL : m;
+	/* Mapped now, used only once the info page proved cowvm is there. */
+	void *bell = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, (off_t)COWVM_GPA_DOORBELL);
+	d->doorbell = bell == MAP_FAILED ? NULL : bell;
 	d->t.ops = &dm_ops;
-	d->t.name = d->map ? "mmap" : "pread";
+	d->t.name = d->map ? (d->doorbell ? "mmap+doorbell" : "mmap+port") : (d->doorbell ? "pread+doorbell" : "pread+port");
 	*out = &d->t;
 	return 0;
 }

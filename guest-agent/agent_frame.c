@@ -64,24 +64,31 @@ int agent_request_parse(const uint8_t *buf, size_t size, size_t *len)
 	return 0;
 }
 
-static void put_le64(uint8_t *p, uint64_t v)
+static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < bytes; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
+#define put_le32(p, v) put_le((p), (v), 4)
+#define put_le64(p, v) put_le((p), (v), 8)
 
 size_t agent_response_frame(const void *data, size_t len, size_t out_size, uint8_t *frame,
                             size_t *stored)
 {
 	*stored = 0;
-	if (out_size < 8)
+	if (out_size < COWVM_MSG_HDR)
 		return 0;
-	size_t n = len < out_size - 8 ? len : out_size - 8;
-	put_le64(frame, n);
+	size_t n = len < out_size - COWVM_MSG_HDR ? len : out_size - COWVM_MSG_HDR;
+	if (n > COWVM_MSG_MAX)
+		n = COWVM_MSG_MAX;
+	/* struct cowvm_msg (abi/cowvm_abi.h): what `cowvm clone --reports/--json`
+	 * and the SDK read from an output buffer. */
+	put_le32(frame, COWVM_MSG_MAGIC);
+	put_le32(frame + 4, (uint32_t)n);
 	if (n)
 		memcpy(frame + 8, data, n);
 	*stored = n;
-	return 8 + n;
+	return COWVM_MSG_HDR + n;
 }
 
 int agent_entropy_build(const struct cowvm_agent_info *info, uint64_t clone, void *out, size_t cap)

@@ -228,7 +228,7 @@ Test(agent_frame, response_frame)
 	memset(f, 0xee, sizeof(f));
 	cr_assert_eq(agent_response_frame("hello", 5, 32, f, &stored), 13);
 	cr_assert_eq(stored, 5);
-	static const uint8_t want[13] = { 5, 0, 0, 0, 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o' };
+	static const uint8_t want[13] = { 'C', 'M', 'S', 'G', 5, 0, 0, 0, 'h', 'e', 'l', 'l', 'o' };
 	cr_assert_arr_eq(f, want, 13);
 	cr_assert_eq(f[13], 0xee, "nothing written past the frame");
 
@@ -236,13 +236,13 @@ Test(agent_frame, response_frame)
 	memset(f, 0xee, sizeof(f));
 	cr_assert_eq(agent_response_frame("0123456789", 10, 12, f, &stored), 12);
 	cr_assert_eq(stored, 4);
-	static const uint8_t want2[12] = { 4, 0, 0, 0, 0, 0, 0, 0, '0', '1', '2', '3' };
+	static const uint8_t want2[12] = { 'C', 'M', 'S', 'G', 4, 0, 0, 0, '0', '1', '2', '3' };
 	cr_assert_arr_eq(f, want2, 12);
 	cr_assert_eq(f[12], 0xee);
 	/* only the header fits */
 	cr_assert_eq(agent_response_frame("x", 1, 8, f, &stored), 8);
 	cr_assert_eq(stored, 0);
-	cr_assert_eq(f[0], 0);
+	cr_assert_eq(f[4], 0, "an empty message");
 	/* not even that: nothing stored */
 	memset(f, 0xee, sizeof(f));
 	cr_assert_eq(agent_response_frame("x", 1, 7, f, &stored), 0);
@@ -251,7 +251,7 @@ Test(agent_frame, response_frame)
 	/* a large length is little-endian */
 	static uint8_t big[0x10000], fb[0x10000];
 	cr_assert_eq(agent_response_frame(big, 0x1234, sizeof(fb), fb, &stored), 8 + 0x1234);
-	static const uint8_t hdr[8] = { 0x34, 0x12, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t hdr[8] = { 'C', 'M', 'S', 'G', 0x34, 0x12, 0, 0 };
 	cr_assert_arr_eq(fb, hdr, 8);
 }
 
@@ -526,11 +526,12 @@ static void become_clone3(struct agent_mock *m)
 		i->random[k] = (uint8_t)(k * 7 + 1);
 }
 
+/* The response's length (struct cowvm_msg), or UINT64_MAX without its magic. */
 static uint64_t out_len(struct agent_mock *m)
 {
-	uint64_t n;
-	memcpy(&n, mock_at(m, COWVM_AGENT_OUT_GPA), 8);
-	return n;
+	struct cowvm_msg h;
+	memcpy(&h, mock_at(m, COWVM_AGENT_OUT_GPA), sizeof(h));
+	return h.magic == COWVM_MSG_MAGIC ? h.len : UINT64_MAX;
 }
 
 Test(agent_serve, original_reports_and_exits)
@@ -549,7 +550,7 @@ Test(agent_serve, original_reports_and_exits)
 	cr_assert_eq(e.m->calls[2].nr, COWVM_HC_EXIT);
 	cr_assert_eq(e.m->calls[2].args[0], 0);
 	cr_assert_eq(mock_sys_rec.entropy_calls + mock_sys_rec.clock_calls, 0);
-	cr_assert_eq(out_len(e.m), 0, "no response written");
+	cr_assert_eq(out_len(e.m), UINT64_MAX, "no response written");
 	cr_assert_eq(e.m->console_len, 0);
 	env_fini(&e);
 }
@@ -719,7 +720,7 @@ Test(agent_serve, refusals_make_no_port_io)
 	set_request(e.m, "echo no");
 	cr_assert_eq(agent_cmd_serve(&e.c, &a), AGENT_EXIT_FAIL);
 	cr_assert_eq(e.m->ncalls, 1);
-	cr_assert_eq(out_len(e.m), 0);
+	cr_assert_eq(out_len(e.m), UINT64_MAX, "no response written");
 	cr_assert_eq(mock_sys_rec.entropy_calls, 0);
 	env_fini(&e);
 

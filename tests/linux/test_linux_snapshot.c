@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 
 #include "../vmm/kvm_test_util.h"
 #include "clone.h"
@@ -103,7 +104,7 @@ struct answer {
 };
 
 /* Run one request in clone c: the command goes to the input buffer, the
- * agent's answer comes back in the output buffer (u64 length + bytes). */
+ * agent's answer comes back in the output buffer (struct cowvm_msg). */
 static void ask(struct vm *c, const char *cmd, struct answer *a)
 {
 	struct vmm_err e = { 0 };
@@ -125,11 +126,13 @@ static void ask(struct vm *c, const char *cmd, struct answer *a)
 	cr_assert_eq(vm_run(c, &a->res, &e), 0, "%s", e.msg);
 	cr_assert_eq(a->res.end, VM_END_EXIT, "clone %llu: end %d (%s); console:\n%.*s",
 	             (unsigned long long)c->clone_id, a->res.end, a->res.msg, (int)a->con.len, a->con.data);
-	uint64_t len;
-	cr_assert_eq(vm_guest_read(c, c->layout.out_base, &len, sizeof(len), &e), 0, "%s", e.msg);
+	struct cowvm_msg m;
+	cr_assert_eq(vm_guest_read(c, c->layout.out_base, &m, sizeof(m), &e), 0, "%s", e.msg);
+	cr_assert_eq(m.magic, COWVM_MSG_MAGIC, "clone %llu: no response message", (unsigned long long)c->clone_id);
+	uint64_t len = m.len;
 	cr_assert_lt(len, sizeof(a->out), "clone %llu: response of %llu bytes", (unsigned long long)c->clone_id,
 	             (unsigned long long)len);
-	cr_assert_eq(vm_guest_read(c, c->layout.out_base + 8, a->out, len, &e), 0, "%s", e.msg);
+	cr_assert_eq(vm_guest_read(c, c->layout.out_base + COWVM_MSG_HDR, a->out, len, &e), 0, "%s", e.msg);
 	a->out[len] = 0;
 	check_console(&a->con, "clone");
 }
@@ -264,4 +267,68 @@ Test(linux, two_vcpu_guest_clones, .timeout = 900)
 		vm_destroy(c);
 	}
 	snapshot_put(s);
+}
+
+/* The serverless demo through the command line: boot the agent guest once
+ * with --snapshot-out, then `cowvm clone --from warm.snap -n 5 --input req
+ * --json -` answers 5 requests, one per clone, and `cowvm stats` reads the
+ * file. Version-3 snapshot files carry the whole PC. */
+Test(linux, cli_snapshot_file_and_clones, .timeout = 900)
+{
+	REQUIRE_KVM();
+	const char *bin = getenv("COWVM_BIN"), *k = getenv("LINUX_KERNEL"), *i = getenv("LINUX_INITRD");
+	if (!bin || !k || !i)
+		cr_skip_test("COWVM_BIN, LINUX_KERNEL or LINUX_INITRD not set");
+	char dir[] = "/tmp/cowvm-linux-cli.XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char cmd[4096], snap[256], req[256];
+	snprintf(snap, sizeof(snap), "%s/warm.snap", dir);
+	snprintf(req, sizeof(req), "%s/req", dir);
+	FILE *f = fopen(req, "w");
+	cr_assert_not_null(f);
+	fputs("echo answer-from-clone; cat /proc/sys/kernel/random/uuid", f);
+	fputc(0, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+	         "%s run --kernel %s --initrd %s --mem 256M --timeout 300000 --snapshot-out %s "
+	         "--cmdline 'console=ttyS0 quiet panic=-1 pci=off cowvm.test=agent cowvm.warm_mib=32' </dev/null "
+	         ">%s/run.out 2>&1",
+	         bin, k, i, snap, dir);
+	int rc = system(cmd);
+	char out[65536];
+	size_t n = 0;
+	snprintf(cmd, sizeof(cmd), "%s/run.out", dir);
+	if ((f = fopen(cmd, "r"))) {
+		n = fread(out, 1, sizeof(out) - 1, f);
+		fclose(f);
+	}
+	out[n] = 0;
+	cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "cowvm run --snapshot-out: %d\n%s", rc, out);
+	cr_assert_not_null(strstr(out, "snapshot saved to"), "%s", out);
+	snprintf(cmd, sizeof(cmd), "%s clone --from %s -n 5 --input %s --timeout 60000 --json - 2>%s/clone.err", bin, snap,
+	         req, dir);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	rc = pclose(p);
+	cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "cowvm clone: %d\n%s", rc, out);
+	unsigned lines = 0;
+	for (const char *l = out; (l = strstr(l, "{\"clone\":")); l++) {
+		unsigned long long id = strtoull(l + 9, NULL, 10);
+		cr_assert(id >= 1 && id <= 5, "clone number %llu", id);
+		cr_assert(!strncmp(strchr(l, ',') + 1, "\"end\":\"exit\",\"status\":0", 24), "clone %llu: %.200s", id, l);
+		lines++;
+	}
+	cr_assert_eq(lines, 5, "5 clones answered:\n%s", out);
+	cr_assert_not_null(strstr(out, "answer-from-clone"), "the response comes back:\n%s", out);
+	snprintf(cmd, sizeof(cmd), "%s stats --from %s 2>&1", bin, snap);
+	p = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	rc = pclose(p);
+	cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "cowvm stats: %d\n%s", rc, out);
+	cr_assert_not_null(strstr(out, "linux"), "stats names the guest:\n%s", out);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
 }

@@ -225,17 +225,17 @@ Test(zp, e820_entries_and_table)
 	struct boot_params bp;
 	struct linux_boot_plan p;
 	zero_page(&bp, &p, 64 * MiB, 0);
-	cr_assert_eq(bp.e820_entries, 4);
-	const struct boot_e820_entry want[4] = {
-		{ 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x20000, 3 }, { 0x100000, 63 * MiB, 1 },
+	cr_assert_eq(bp.e820_entries, 5);
+	const struct boot_e820_entry want[5] = {
+		{ 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x10000, 3 }, { 0xf0000, 0x10000, 2 }, { 0x100000, 63 * MiB, 1 },
 	};
-	for (unsigned i = 0; i < 4; i++) {
+	for (unsigned i = 0; i < 5; i++) {
 		cr_assert_eq(bp.e820_table[i].addr, want[i].addr, "entry %u", i);
 		cr_assert_eq(bp.e820_table[i].size, want[i].size, "entry %u", i);
 		cr_assert_eq(bp.e820_table[i].type, want[i].type, "entry %u", i);
 	}
-	static const struct boot_e820_entry zero[E820_MAX_ENTRIES_ZEROPAGE - 4];
-	cr_assert_arr_eq(&bp.e820_table[4], zero, sizeof(zero));
+	static const struct boot_e820_entry zero[E820_MAX_ENTRIES_ZEROPAGE - 5];
+	cr_assert_arr_eq(&bp.e820_table[5], zero, sizeof(zero));
 }
 
 /* The header bytes: the image's, from 0x1f1 to its end (0x202 + jump),
@@ -317,33 +317,33 @@ static void expect_e820(uint64_t mem, const struct boot_e820_entry *want, unsign
 Test(e820, two_mib)
 {
 	const struct boot_e820_entry w[] = {
-		{ 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x20000, 3 }, { 0x100000, 0x100000, 1 },
+		{ 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x10000, 3 }, { 0xf0000, 0x10000, 2 }, { 0x100000, 0x100000, 1 },
 	};
-	expect_e820(2 * MiB, w, 4);
+	expect_e820(2 * MiB, w, 5);
 }
 
 Test(e820, one_gib)
 {
 	const struct boot_e820_entry w[] = {
-		{ 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x20000, 3 }, { 0x100000, GiB - MiB, 1 },
+		{ 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x10000, 3 }, { 0xf0000, 0x10000, 2 }, { 0x100000, GiB - MiB, 1 },
 	};
-	expect_e820(GiB, w, 4);
+	expect_e820(GiB, w, 5);
 }
 
 Test(e820, max_mem)
 {
 	const struct boot_e820_entry w[] = {
-		{ 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x20000, 3 }, { 0x100000, 3 * GiB - MiB, 1 },
+		{ 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x10000, 3 }, { 0xf0000, 0x10000, 2 }, { 0x100000, 3 * GiB - MiB, 1 },
 	};
-	expect_e820(PC_MEM_MAX, w, 4);
+	expect_e820(PC_MEM_MAX, w, 5);
 }
 
 Test(e820, one_mib_or_less_has_no_high_ram)
 {
-	const struct boot_e820_entry w[] = { { 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x20000, 3 } };
-	expect_e820(MiB, w, 3);
-	const struct boot_e820_entry w2[] = { { 0, 0x8000, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x20000, 3 } };
-	expect_e820(0x8000, w2, 3);
+	const struct boot_e820_entry w[] = { { 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x10000, 3 }, { 0xf0000, 0x10000, 2 } };
+	expect_e820(MiB, w, 4);
+	const struct boot_e820_entry w2[] = { { 0, 0x8000, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x10000, 3 }, { 0xf0000, 0x10000, 2 } };
+	expect_e820(0x8000, w2, 4);
 }
 
 Test(e820, max_limits_entries)

@@ -126,9 +126,11 @@ Test(linux_machine, entry_state_boot_data_and_poweroff)
 	cr_assert_eq(bp->hdr.type_of_loader, 0xff);
 	cr_assert_eq(bp->hdr.cmd_line_ptr, PC_GPA_CMDLINE);
 	cr_assert_str_eq((const char *)gpa_ptr(&r.vm->mem, PC_GPA_CMDLINE, 1), PC_DEFAULT_CMDLINE);
-	cr_assert_eq(bp->e820_entries, 4);
-	cr_assert_eq(bp->e820_table[3].addr, PC_GPA_HIGH_RAM);
-	cr_assert_eq(bp->e820_table[3].addr + bp->e820_table[3].size, 64ull << 20);
+	cr_assert_eq(bp->e820_entries, 5);
+	cr_assert_eq(bp->e820_table[3].addr, PC_GPA_ACPI + PC_ACPI_MAX, "the reset vector's area is reserved");
+	cr_assert_eq(bp->e820_table[3].type, 2);
+	cr_assert_eq(bp->e820_table[4].addr, PC_GPA_HIGH_RAM);
+	cr_assert_eq(bp->e820_table[4].addr + bp->e820_table[4].size, 64ull << 20);
 	cr_assert_eq(memcmp(gpa_ptr(&r.vm->mem, PC_GPA_ACPI, 8), "RSD PTR ", 8), 0);
 	const uint8_t *rv = gpa_ptr(&r.vm->mem, PC_GPA_RESET_VECTOR, 9);
 	const uint8_t want_rv[] = { 0xba, 0x02, 0x06, 0xb0, 0x01, 0xee, 0xf4, 0xeb, 0xfd };

@@ -240,7 +240,11 @@ unsigned linux_e820(uint64_t mem_size, struct boot_e820_entry *map, unsigned max
 	if (low_end)
 		all[n++] = (struct boot_e820_entry){ 0, low_end, LB_E820_RAM };
 	all[n++] = (struct boot_e820_entry){ PC_GPA_EBDA, PC_GPA_ISA_HOLE - PC_GPA_EBDA, LB_E820_RESERVED };
-	all[n++] = (struct boot_e820_entry){ PC_GPA_ACPI, PC_GPA_BIOS_END - PC_GPA_ACPI, LB_E820_ACPI };
+	/* ACPI tables: reclaimable once read; the BIOS area above (where the
+	 * reset vector's stub is) stays reserved for good. */
+	all[n++] = (struct boot_e820_entry){ PC_GPA_ACPI, PC_ACPI_MAX, LB_E820_ACPI };
+	all[n++] = (struct boot_e820_entry){ PC_GPA_ACPI + PC_ACPI_MAX, PC_GPA_BIOS_END - PC_GPA_ACPI - PC_ACPI_MAX,
+	                                     LB_E820_RESERVED };
 	if (mem_size > PC_GPA_HIGH_RAM)
 		all[n++] = (struct boot_e820_entry){ PC_GPA_HIGH_RAM, mem_size - PC_GPA_HIGH_RAM, LB_E820_RAM };
 	if (n > max)

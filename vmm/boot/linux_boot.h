@@ -45,7 +45,7 @@
 #define LB_E820_RESERVED     2u  /* AddressRangeReserved */
 #define LB_E820_ACPI         3u  /* AddressRangeACPI: ACPI tables, reclaimable after reading */
 #define LB_E820_NVS          4u  /* AddressRangeNVS: saved across sleep (not used here) */
-#define LB_E820_ENTRIES      4u  /* what linux_e820() emits at most */
+#define LB_E820_ENTRIES      5u  /* what linux_e820() emits at most */
 
 struct linux_kernel {              /* a parsed bzImage; points into the caller's bytes */
 	const uint8_t *image;

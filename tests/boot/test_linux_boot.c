@@ -516,6 +516,9 @@ Test(parse, setup_sectors_beyond_file)
 	B.kernel_len = 0;
 	expect_parse_fail_len(5 * 512 + 100, "truncated kernel image: 30 setup sectors + the boot sector end at "
 	                                     "15872 bytes but the file has 2660 (13212 bytes missing)");
+	B.h.setup_sects = 4;
+	expect_parse_fail_len(5 * 512 - 1, "truncated kernel image: 4 setup sectors + the boot sector end at "
+	                                   "2560 bytes but the file has 2559 (1 bytes missing)");
 }
 
 Test(parse, kernel_part_empty)
@@ -603,6 +606,10 @@ Test(plan, relocated_when_pref_below_1mib_or_misaligned)
 	B.h.pref_address = 0x80000;
 	plan_ok(&p, 64 * MiB, 0, 0);
 	cr_assert_eq(p.kernel_gpa, 0x200000);
+	B.h.kernel_alignment = 0x1000; /* 0x80000 is aligned, but below 1 MiB */
+	plan_ok(&p, 64 * MiB, 0, 0);
+	cr_assert_eq(p.kernel_gpa, 0x100000);
+	B.h.kernel_alignment = 0x200000;
 	B.h.pref_address = 0x1100000; /* not 2 MiB-aligned */
 	plan_ok(&p, 64 * MiB, 0, 0);
 	cr_assert_eq(p.kernel_gpa, 0x200000);
@@ -755,7 +762,7 @@ Test(load, copies_exactly)
 	check_fill(mem.host, p.kernel_gpa + 8192, p.initrd_gpa);
 	cr_assert_arr_eq(mem.host + p.initrd_gpa, initrd, sizeof(initrd));
 	check_fill(mem.host, p.initrd_gpa + sizeof(initrd), LOAD_MEM);
-	cr_assert_str_eq((char *)mem.host + 0x80000, cl);
+	cr_assert_arr_eq(mem.host + 0x80000, cl, strlen(cl) + 1); /* with its NUL */
 	cr_assert_eq(p.cmdline_size, strlen(cl) + 1);
 	check_fill(mem.host, 0x80000 + strlen(cl) + 1, p.kernel_gpa);
 	struct boot_params want;

@@ -3,12 +3,13 @@
  *
  *   fuzz-make-seeds OUTDIR [GUEST.elf...]
  *
- * makes OUTDIR/{snapshot_file,elf_loader,fdt,hypercall}/seed-* in each
+ * makes OUTDIR/{snapshot_file,elf_loader,fdt,hypercall,linux_kernel}/seed-* in each
  * harness's input format (see the comment at the top of each harness):
  * snapshot files written by the real snapshot_save() (guest-stub and PC
- * roots and layers, no KVM needed), boot-info blobs written by the real bootinfo_write(), the
- * given guest ELF images, and hypercall sequences for every hypercall and
- * device. bench/fuzz/run.sh starts from these; the committed copies in
+ * roots and layers, no KVM needed), boot-info blobs written by the real
+ * bootinfo_write(), the given guest ELF images, hypercall sequences for
+ * every hypercall and device, and synthetic bzImage headers
+ * (tests/boot/bzimage_build.h). bench/fuzz/run.sh starts from these; the committed copies in
  * tests/security/corpus/ are replayed by the regression tests.
  */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../boot/bzimage_build.h"
 #include "bootinfo.h"
 #include "cowvm_abi.h"
 #include "pc_layout.h"
@@ -357,6 +359,67 @@ static void hypercall_seeds(void)
 	hc_seed("devices", 0x10, dev, sizeof(dev) / sizeof(dev[0]), ram, sizeof(ram));
 }
 
+/* ---- Linux bzImage headers ---------------------------------------------- */
+
+/* fuzz_linux_kernel's input: u16 memory selector (2 MiB units - 1), u32
+ * command-line length, u64 initrd size, then the image. */
+static void bz_seed(const char *name, const struct bz *b, uint16_t mem_2m, uint32_t cmdline_len, uint64_t initrd)
+{
+	size_t n;
+	uint8_t *img = bz_build(b, &n);
+	uint8_t pre[14];
+	uint16_t sel = (uint16_t)(mem_2m - 1);
+	memcpy(pre, &sel, 2);
+	memcpy(pre + 2, &cmdline_len, 4);
+	memcpy(pre + 6, &initrd, 8);
+	put("linux_kernel", name, pre, sizeof(pre), img, n);
+	free(img);
+}
+
+static void linux_kernel_seeds(void)
+{
+	struct bz b;
+	bz_default(&b); /* 2.15, relocatable, pref 16 MiB, init_size 8 MiB */
+	bz_seed("default-64m", &b, 32, 40, 300000);
+	bz_seed("relocate-16m", &b, 8, 0, 4096);
+	bz_seed("initrd-too-big", &b, 32, 10, 41 * MiB);
+	bz_seed("max-mem", &b, 1536, 2047, 512 * 1024);
+	b.h.relocatable_kernel = 0;
+	bz_seed("not-relocatable", &b, 32, 1, 0);
+	bz_default(&b);
+	b.h.version = 0x020c; /* 2.12: header ends after handover_offset */
+	b.h.jump = (uint16_t)(0xeb | (0x268 - 0x202) << 8);
+	b.h.cmdline_size = 255;
+	b.h.initrd_addr_max = 0x1ffffff;
+	bz_seed("proto-2.12", &b, 64, 255, 64 * 1024);
+	bz_default(&b);
+	b.h.version = 0x020d;
+	b.h.jump = (uint16_t)(0xeb | (0x268 - 0x202) << 8);
+	b.h.setup_sects = 0; /* means 4 */
+	b.h.pref_address = 0;
+	bz_seed("proto-2.13-sects0", &b, 16, 3, 0);
+	/* the field values of Debian's 6.1 kernel (setup 39 sectors, 2.15,
+	 * xloadflags 0x7f, init_size 0x3f98000), with a small synthetic kernel */
+	bz_default(&b);
+	b.h.setup_sects = 39;
+	b.h.xloadflags = 0x7f;
+	b.h.cmdline_size = 0x7ff;
+	b.h.init_size = 0x3f98000;
+	b.kernel_len = 4096 + 1472;
+	b.h.syssize = 4096 / 16;
+	bz_seed("debian-6.1-like", &b, 128, 100, 1000);
+	/* rejected ones: 32-bit only, too old, truncated syssize */
+	bz_default(&b);
+	b.h.xloadflags = 0;
+	bz_seed("32bit", &b, 32, 0, 0);
+	bz_default(&b);
+	b.h.version = 0x020a;
+	bz_seed("proto-2.10", &b, 32, 0, 0);
+	bz_default(&b);
+	b.h.syssize += 1;
+	bz_seed("syssize-beyond", &b, 32, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -372,6 +435,7 @@ int main(int argc, char **argv)
 	fdt_seed("fault", "fault:kind=pf,addr=0x1000", 2);
 	fdt_seed("snaptest", "snaptest:mib=1,layers=1,touch=4", 16);
 	hypercall_seeds();
+	linux_kernel_seeds();
 	for (int i = 2; i < argc; i++) {
 		size_t n;
 		uint8_t *b = slurp(argv[i], &n);

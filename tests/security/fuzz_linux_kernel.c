@@ -133,7 +133,7 @@ static void check_zero_page(const struct linux_kernel *k, const struct linux_boo
 	FUZZ_CHECK(bp->sentinel == 0 && bp->hdr.version == k->protocol, "sentinel/version");
 	for (size_t i = LB_OFF_SETUP_HEADER + k->hdr_len; i < 0x290; i++)
 		FUZZ_CHECK(raw[i] == 0, "byte %#zx after the header", i);
-	unsigned want = p->mem_size > PC_GPA_HIGH_RAM ? 4 : 3;
+	unsigned want = p->mem_size > PC_GPA_HIGH_RAM ? LB_E820_ENTRIES : LB_E820_ENTRIES - 1;
 	FUZZ_CHECK(bp->e820_entries == want, "e820 entries %u", bp->e820_entries);
 	uint64_t prev_end = 0;
 	for (unsigned i = 0; i < bp->e820_entries; i++) {

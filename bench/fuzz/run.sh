@@ -4,11 +4,13 @@
 # bounded time. Not part of `make test` / CI: the regression tests
 # (tests/security, suite unit) replay the stored inputs on every test run.
 #
-# Harnesses (tests/security/fuzz_*.c, default: all four):
+# Harnesses (tests/security/fuzz_*.c, default: all five):
 #   snapshot_file  snapshot_load()            vmm/snapshot/snapshot_file.c
 #   elf_loader     elf_load()                 vmm/boot/elf_loader.c
 #   fdt            the guest's FDT reader     guest-stub/fdt.c (host build)
 #   hypercall      vm_handle_mmio/io()        vmm/devices/devices.c
+#   linux_kernel   the bzImage header parser, placement plan and zero page
+#                                             vmm/boot/linux_boot.c
 #
 # Everything goes to build-fuzz/: objects, the fuzzers, a working corpus per
 # harness (started from tests/security/corpus/NAME and kept between runs),
@@ -36,7 +38,7 @@ while getopts "t:j:mh" o; do
 	esac
 done
 shift $((OPTIND - 1))
-harnesses=${*:-snapshot_file elf_loader fdt hypercall}
+harnesses=${*:-snapshot_file elf_loader fdt hypercall linux_kernel}
 
 # Fuzzing-only packages: clang and its runtime (libFuzzer); libfdt for the
 # VMM code. Installed here, not by the Makefile: tests do not need them.
@@ -58,7 +60,7 @@ out=build-fuzz
 mkdir -p "$out/obj" "$out/bin"
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wno-unused-parameter -Wno-gnu-variable-sized-type-not-at-end -Wno-unused-function -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=all -fsanitize=fuzzer-no-link
-        -Iabi -Ivmm -Immu"
+        -Iabi -Immu -Ivmm $(for d in vmm/*/; do printf -- '-I%s ' "${d%/}"; done)"
 
 # The library code, instrumented, as an archive (only what a harness uses is
 # linked). No guest is booted: the embedded guest image is an empty stub.
@@ -66,8 +68,8 @@ echo "== building the fuzzers (clang, libFuzzer + ASan + UBSan) in $out/"
 printf '#include <stddef.h>\nconst unsigned char guest_stub_elf[1];\nconst size_t guest_stub_elf_len = 0;\n' \
 	> "$out/obj/guest_blob_stub.c"
 objs=()
-for src in mmu/*.c vmm/*.c "$out/obj/guest_blob_stub.c"; do
-	case $(basename "$src") in main.c | cli_*.c) continue ;; esac
+for src in mmu/*.c vmm/*/*.c "$out/obj/guest_blob_stub.c"; do
+	case $src in vmm/cli/* | vmm/api/*) continue ;; esac
 	o="$out/obj/$(basename "$src" .c).o"
 	if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find mmu vmm abi -name '*.h' -newer "$o" 2>/dev/null | head -1)" ]; then
 		clang $CFLAGS -c "$src" -o "$o"
@@ -93,6 +95,7 @@ opts_for() {
 	elf_loader) echo "-max_len=65536 -timeout=10" ;;
 	fdt) echo "-max_len=16384 -timeout=10" ;;
 	hypercall) echo "-max_len=16384 -timeout=10" ;;
+	linux_kernel) echo "-max_len=65536 -timeout=10" ;;
 	esac
 }
 

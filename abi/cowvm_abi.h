@@ -115,8 +115,12 @@ struct cowvm_msg {
  * never allocates it) and inside the first MiB, which /dev/mem lets root map
  * on every x86 kernel (CONFIG_STRICT_DEVMEM allows it). The agent
  * (guest-agent/cowvm-agent.c) maps it from /dev/mem, builds struct
- * cowvm_hcall blocks in it and rings the hypercall port with a 32-bit OUT of
- * the block's guest-physical address to COWVM_HC_PORT (iopl(3) as root).
+ * cowvm_hcall blocks in it and rings the doorbell: a 32-bit store of the
+ * block's guest-physical address to COWVM_GPA_DOORBELL, mapped from
+ * /dev/mem too (an OUT to COWVM_HC_PORT only where that page cannot be
+ * mapped: a ring-3 OUT faults on PVM hosts and, after a restore, under
+ * QEMU's TCG). Requests and responses in the buffers are struct cowvm_msg
+ * (the response) and a NUL-terminated shell command (the request).
  * The VMM fills the info page at boot and again in every clone and after
  * every reset, before the guest runs (the clone fields differ per clone).
  */

@@ -156,7 +156,11 @@ int vm_create_linux(const struct vm_config *cfg, struct vm **out, struct vmm_err
 	if (r)
 		return r;
 	vm->cfg = *cfg;
-	vm->cfg.cmdline = NULL; /* not owned: the caller's string need not outlive vm_create */
+	/* Not owned: the caller's kernel, initrd and command line need not
+	 * outlive vm_create (they are in guest RAM now). */
+	vm->cfg.kernel = vm->cfg.initrd = NULL;
+	vm->cfg.kernel_len = vm->cfg.initrd_len = 0;
+	vm->cfg.cmdline = NULL;
 	/* What snapshots and `cowvm stats` call the guest. */
 	memset(&vm->cfg.workload, 0, sizeof(vm->cfg.workload));
 	snprintf(vm->cfg.workload.name, sizeof(vm->cfg.workload.name), "linux");
@@ -172,9 +176,6 @@ int vm_create_linux(const struct vm_config *cfg, struct vm **out, struct vmm_err
 		vm_destroy(vm);
 		return r;
 	}
-	/* Nothing of the guest-stub's layout exists in a PC guest. */
-	vm->cfg.kernel = vm->cfg.initrd = NULL;
-	vm->cfg.kernel_len = vm->cfg.initrd_len = 0;
 	*out = vm;
 	return 0;
 }

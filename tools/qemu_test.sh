@@ -299,7 +299,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/shm /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+# /tmp holds the test files when the build lives under /tmp (a CI clone):
+# the initramfs is already writable RAM, so only an empty /tmp gets a tmpfs.
+[ -z "$(ls -A /tmp 2>/dev/null)" ] && mount -t tmpfs tmpfs /tmp
 mount -t devpts devpts /dev/pts
 ln -sf /proc/self/fd /dev/fd 2>/dev/null
 hostname qemu-guest

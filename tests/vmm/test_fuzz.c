@@ -400,3 +400,80 @@ Test(afl, afl_fuzz_runs_cowvm_and_coverage_grows, .timeout = 180)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	system(cmd);
 }
+
+/* ---- hangs are hangs (issue 13, item 3) ------------------------------------------ */
+
+/* Files in dir whose name starts with "id:"; *sig9 counts those named as
+ * killed by SIGKILL (",sig:09,") and *loops those whose bytes start with
+ * the planted hang "FUZZLOOP". */
+static unsigned afl_entries(const char *dir, unsigned *sig9, unsigned *loops)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "cd %s 2>/dev/null && for f in id:*; do [ -f \"$f\" ] || continue; "
+	         "case $f in *,sig:09,*) s=1;; *) s=0;; esac; "
+	         "case $(head -c 8 \"$f\") in FUZZLOOP) l=1;; *) l=0;; esac; echo \"$s $l\"; done", dir);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	unsigned n = 0, s, l;
+	*sig9 = *loops = 0;
+	while (fscanf(p, "%u %u", &s, &l) == 2) {
+		n++;
+		*sig9 += s;
+		*loops += l;
+	}
+	pclose(p);
+	return n;
+}
+
+/* afl-fuzz on the parser for 12 s from the seed "FUZZLOOQ", one bit away
+ * from the planted hang "FUZZLOOP", with AFL's -t 100 and `env` (AFL's
+ * hang timeout) and `args` for cowvm. AFL re-runs the first new hang with
+ * its hang timeout (1000 ms, or AFL_HANG_TMOUT) before it files it; a
+ * cowvm time limit that reported SIGKILL before AFL's timer made AFL file
+ * the hang under crashes/ as sig:09. */
+static void hang_lands_in_hangs(const char *env, const char *args)
+{
+	char dir[] = "/tmp/cowvm-aflhang-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd),
+	         "mkdir -p %s/in && printf FUZZLOOQ > %s/in/a && cd %s && AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 "
+	         "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_CRASH_README=1 %s "
+	         "timeout -k 10 120 afl-fuzz -i in -o out -t 100 -V 12 -- %s fuzz-target --target parser %s @@ "
+	         "> afl.log 2>&1",
+	         dir, dir, dir, env, cowvm_bin(), args);
+	int rc = system(cmd);
+	char hangs[300], crashes[300];
+	snprintf(hangs, sizeof(hangs), "%s/out/default/hangs", dir);
+	snprintf(crashes, sizeof(crashes), "%s/out/default/crashes", dir);
+	unsigned hsig, hloop, csig, cloop;
+	unsigned nh = afl_entries(hangs, &hsig, &hloop), nc = afl_entries(crashes, &csig, &cloop);
+	cr_log_info("afl-fuzz (%s, cowvm %s): %u hangs (%u FUZZLOOP), %u crashes (%u sig:09, %u FUZZLOOP)", env,
+	            args, nh, hloop, nc, csig, cloop);
+	cr_assert_eq(rc, 0, "afl-fuzz failed (%d), see %s/afl.log", rc, dir);
+	cr_assert_eq(csig, 0, "%u hangs were filed as SIGKILL crashes (%s)", csig, crashes);
+	cr_assert_eq(cloop, 0, "%u FUZZLOOP inputs were filed as crashes (%s)", cloop, crashes);
+	cr_assert_gt(hloop, 0, "no FUZZLOOP hang in %s (AFL found %u hangs)", hangs, nh);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	system(cmd);
+}
+
+/* Without --timeout under AFL cowvm has no time limit of its own: AFL's
+ * hang timeout (2 s here, twice cowvm's old 1 s default) ends the hang. */
+Test(afl, hang_with_default_timeout_is_a_hang, .timeout = 180)
+{
+	REQUIRE_KVM();
+	if (!have_afl())
+		cr_skip_test("afl-fuzz test skipped: /usr/bin/afl-fuzz is missing (Debian package afl++)");
+	hang_lands_in_hangs("AFL_HANG_TMOUT=2000", "");
+}
+
+/* An explicit --timeout shorter than AFL's hang timeout stops the guest
+ * early, but the status waits for AFL's timer. */
+Test(afl, hang_with_short_timeout_is_a_hang, .timeout = 180)
+{
+	REQUIRE_KVM();
+	if (!have_afl())
+		cr_skip_test("afl-fuzz test skipped: /usr/bin/afl-fuzz is missing (Debian package afl++)");
+	hang_lands_in_hangs("", "--timeout 300");
+}

@@ -10,10 +10,17 @@
  * a SENTINEL: a tiny process that only sleeps. AFL kills it on a timeout; the
  * run supervisor notices within 10 ms (should_stop polls waitpid), stops the
  * guest cleanly and we report SIGKILL; the next input gets a new sentinel.
+ *
+ * Hangs: AFL files a run as a hang only if ITS timer fired (it killed the
+ * child); a SIGKILL status that arrives before its timer is a crash. So
+ * under AFL cowvm's own time limit never reports first: without --timeout
+ * there is none (AFL's timer ends every hang), and when --timeout stops a
+ * guest earlier, the status is held until AFL kills the sentinel.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -63,7 +70,10 @@ void cli_fuzz_usage(FILE *f)
 	        "  --mib N           warm state of the warm target in MiB (default 256)\n"
 	        "  --reset-mode M    cow (default: copy back dirtied pages) | fresh (new\n"
 	        "                    KVM VM per input) | copy (copy all RAM back)\n"
-	        "  --timeout MS      per-input limit besides AFL's own (default 1000)\n");
+	        "  --timeout MS      per-input limit (default 1000). Under AFL there is none\n"
+	        "                    unless given: AFL's -t decides, and a run this limit\n"
+	        "                    stops is reported only once AFL's own timer fires\n"
+	        "                    (so AFL files it under hangs/, not crashes/)\n");
 }
 
 struct sentinel {
@@ -94,16 +104,47 @@ static int sentinel_ensure(struct sentinel *s)
 	return s->pid > 0 ? 0 : -errno;
 }
 
-/* should_stop hook: the sentinel died (AFL killed it: a timeout). */
-static bool sentinel_dead(void *ctx)
+/* Reap the sentinel if it died (AFL killed it: a timeout). */
+static bool sentinel_dead(struct sentinel *s)
 {
-	struct sentinel *s = ctx;
 	int st;
 	if (s->pid > 0 && waitpid(s->pid, &st, WNOHANG) == s->pid) {
 		s->pid = -1;
 		return true;
 	}
 	return false;
+}
+
+/* AFL closed its end of the control pipe: it is gone, nobody will kill
+ * the sentinel any more. Waits up to ms for that. */
+static bool afl_gone(int ms)
+{
+	struct pollfd p = { .fd = FORKSRV_CTL, .events = POLLIN };
+	return poll(&p, 1, ms) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+struct watch {
+	struct sentinel *sen; /* the pid AFL was given for this run */
+	bool gone;            /* AFL went away */
+};
+
+/* should_stop hook, polled every 10 ms while a guest runs: AFL's timer
+ * fired (it killed the sentinel), or AFL itself is gone. */
+static bool afl_says_stop(void *ctx)
+{
+	struct watch *w = ctx;
+	if (sentinel_dead(w->sen))
+		return true;
+	return w->gone = w->gone || afl_gone(0);
+}
+
+/* Our own --timeout stopped the guest, not AFL: hold the status until
+ * AFL's timer fires (it kills the sentinel) so AFL sees a timeout, not a
+ * SIGKILL "crash" that beat its timer. */
+static void wait_for_afl_timeout(struct watch *w)
+{
+	while (w->sen->pid > 0 && !w->gone && !sentinel_dead(w->sen))
+		w->gone = afl_gone(10);
 }
 
 static void sentinel_stop(struct sentinel *s)
@@ -117,7 +158,8 @@ static void sentinel_stop(struct sentinel *s)
 
 struct opts {
 	struct fuzz_config fc;
-	int first_file; /* index of the first FILE in argv */
+	int first_file;    /* index of the first FILE in argv */
+	bool timeout_set;  /* --timeout given */
 };
 
 static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, int *code)
@@ -157,6 +199,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 			if (parse_u64_arg(optarg, &v) || !v || v > 3600000)
 				return *code = cli_usage_error(cmd, "bad timeout '%s' (1..3600000 ms)", optarg), -1;
 			o->fc.timeout_ms = v;
+			o->timeout_set = true;
 			break;
 		case 'h':
 			cli_fuzz_usage(stdout);
@@ -322,11 +365,14 @@ int cli_fuzz_target(int argc, char **argv)
 	}
 
 	struct sentinel sen = { .pid = -1, .stack = malloc(SENTINEL_STACK) };
+	struct watch watch = { .sen = &sen };
 	o.fc.cov = cov;
 	o.fc.cov_size = map_size;
 	o.fc.console = console_drop;
-	o.fc.should_stop = afl ? sentinel_dead : NULL;
-	o.fc.should_stop_ctx = &sen;
+	o.fc.should_stop = afl ? afl_says_stop : NULL;
+	o.fc.should_stop_ctx = &watch;
+	if (afl && !o.timeout_set)
+		o.fc.timeout_ms = FUZZ_TIMEOUT_NONE; /* AFL's timer ends hangs */
 	struct vmm_err err = { 0 };
 	struct fuzz *f = NULL;
 	if (!cov || !sen.stack || fuzz_open(&o.fc, &f, &err)) {
@@ -401,6 +447,10 @@ int cli_fuzz_target(int argc, char **argv)
 			rc = COWVM_EXIT_VMM_ERROR;
 			break;
 		}
+		if (res.end == VM_END_TIMEOUT)
+			wait_for_afl_timeout(&watch);
+		if (watch.gone)
+			break;
 		int32_t status = fuzz_wait_status(&res);
 		if (write(FORKSRV_ST, &status, 4) != 4)
 			break;

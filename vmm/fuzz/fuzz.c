@@ -96,8 +96,9 @@ int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e)
 		r = vmm_fail(e, -EINVAL, "fuzz target '%s' did not reach its snapshot: %s", spec, res.msg);
 	r = r ?: snapshot_take(boot, &f->snap, e);
 	vm_destroy(boot);
+	uint64_t limit = c->timeout_ms == FUZZ_TIMEOUT_NONE ? 0 : c->timeout_ms; /* vm: 0 = none */
 	f->opts = (struct clone_opts){ .console = c->console, .console_ctx = c->console_ctx,
-	                               .timeout_ms = f->cfg.timeout_ms, .should_stop = c->should_stop,
+	                               .timeout_ms = limit, .should_stop = c->should_stop,
 	                               .should_stop_ctx = c->should_stop_ctx };
 	if (!r) {
 		f->max_input = f->snap->meta.layout.in_size - sizeof(struct cowvm_fuzz_input);

@@ -19,12 +19,17 @@
 
 enum fuzz_reset { FUZZ_RESET_COW, FUZZ_RESET_FRESH, FUZZ_RESET_COPY };
 
+/* fuzz_config.timeout_ms: no time limit of our own; the caller's watcher
+ * (should_stop) ends a hang. Under AFL++ that is AFL's own timer, which
+ * must be the one that fires (docs/fuzzing.md, "Hangs"). */
+#define FUZZ_TIMEOUT_NONE UINT64_MAX
+
 struct fuzz_config {
 	const char *target;         /* parser | warm | syscall */
 	uint64_t mem_size;          /* 0: 64 MiB, or 512 MiB for warm */
 	uint64_t mib;               /* warm state size (warm target), 0: 256 */
 	enum fuzz_reset reset;
-	uint64_t timeout_ms;        /* per input, 0: 1000 */
+	uint64_t timeout_ms;        /* per input, 0: 1000, FUZZ_TIMEOUT_NONE: none */
 	uint8_t *cov;               /* coverage map, 4 KiB aligned */
 	uint64_t cov_size;          /* multiple of 4 KiB, <= COWVM_COVERAGE_MAX */
 	bool (*should_stop)(void *ctx); /* polled while an input runs */

@@ -11,6 +11,15 @@
  * run supervisor notices within 10 ms (should_stop polls waitpid), stops the
  * guest cleanly and we report SIGKILL; the next input gets a new sentinel.
  *
+ * One wake-up per input: AFL reads the child pid right after it writes the
+ * control message and only then starts its timer, so we announce the pid
+ * of the NEXT run together with the status of this one (8 bytes, one
+ * write), and AFL finds it waiting. Two sentinels take turns: the one
+ * announced for run k+1 is never the one AFL may still kill for run k
+ * (AFL's control message for run k+1 says whether it did, and we then
+ * replace that one). COWVM_FUZZ_OLD_PATH=1 keeps the old order (pid after
+ * the control message) and the old per-input VMM path, for measurements.
+ *
  * Hangs: AFL files a run as a hang only if ITS timer fired (it killed the
  * child); a SIGKILL status that arrives before its timer is a crash. So
  * under AFL cowvm's own time limit never reports first: without --timeout
@@ -73,7 +82,11 @@ void cli_fuzz_usage(FILE *f)
 	        "  --timeout MS      per-input limit (default 1000). Under AFL there is none\n"
 	        "                    unless given: AFL's -t decides, and a run this limit\n"
 	        "                    stops is reported only once AFL's own timer fires\n"
-	        "                    (so AFL files it under hangs/, not crashes/)\n");
+	        "                    (so AFL files it under hangs/, not crashes/)\n"
+	        "\n"
+	        "COWVM_FUZZ_OLD_PATH=1 runs the per-input path from before the fast reset\n"
+	        "(every vCPU register set restored by ioctl, a timer per run, the child pid\n"
+	        "sent after AFL's control message): for measurements (docs/fuzzing.md).\n");
 }
 
 struct sentinel {
@@ -156,6 +169,20 @@ static void sentinel_stop(struct sentinel *s)
 	s->pid = -1;
 }
 
+/* Tell AFL a run's child pid: s's, started if needed. With `status`, the
+ * status of the run before goes out first, in the same write. 0; 1 if AFL
+ * is gone; -1 (with a message) if the sentinel cannot start. */
+static int announce(struct sentinel *s, const int32_t *status)
+{
+	if (sentinel_ensure(s)) {
+		fprintf(stderr, "cowvm fuzz-target: cannot start the sentinel process: %s\n", strerror(errno));
+		return -1;
+	}
+	uint32_t out[2] = { status ? (uint32_t)*status : (uint32_t)s->pid, (uint32_t)s->pid };
+	size_t n = status ? 8 : 4;
+	return write(FORKSRV_ST, out, n) == (ssize_t)n ? 0 : 1;
+}
+
 struct opts {
 	struct fuzz_config fc;
 	int first_file;    /* index of the first FILE in argv */
@@ -210,6 +237,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 	}
 	if (!o->fc.target)
 		return *code = cli_usage_error(cmd, "%s", "--target is required"), -1;
+	const char *old = getenv("COWVM_FUZZ_OLD_PATH");
+	o->fc.old_path = old && *old && strcmp(old, "0");
 	/* Refuse here what the guest would refuse before its snapshot. */
 	struct vmm_err err;
 	if (fuzz_config_resolve(&o->fc, &err))
@@ -364,8 +393,9 @@ int cli_fuzz_target(int argc, char **argv)
 		shm_input = p == (void *)-1 ? NULL : p;
 	}
 
-	struct sentinel sen = { .pid = -1, .stack = malloc(SENTINEL_STACK) };
-	struct watch watch = { .sen = &sen };
+	struct sentinel sen[2] = { { .pid = -1, .stack = malloc(SENTINEL_STACK) },
+	                           { .pid = -1, .stack = malloc(SENTINEL_STACK) } };
+	struct watch watch = { .sen = &sen[0] };
 	o.fc.cov = cov;
 	o.fc.cov_size = map_size;
 	o.fc.console = console_drop;
@@ -375,10 +405,11 @@ int cli_fuzz_target(int argc, char **argv)
 		o.fc.timeout_ms = FUZZ_TIMEOUT_NONE; /* AFL's timer ends hangs */
 	struct vmm_err err = { 0 };
 	struct fuzz *f = NULL;
-	if (!cov || !sen.stack || fuzz_open(&o.fc, &f, &err)) {
-		fprintf(stderr, "cowvm fuzz-target: %s\n", cov && sen.stack ? err.msg : "out of memory");
+	if (!cov || !sen[0].stack || !sen[1].stack || fuzz_open(&o.fc, &f, &err)) {
+		fprintf(stderr, "cowvm fuzz-target: %s\n", cov && sen[0].stack && sen[1].stack ? err.msg : "out of memory");
 		free(own);
-		free(sen.stack);
+		free(sen[0].stack);
+		free(sen[1].stack);
 		return COWVM_EXIT_VMM_ERROR;
 	}
 	uint64_t max = fuzz_max_input(f);
@@ -413,21 +444,28 @@ int cli_fuzz_target(int argc, char **argv)
 	uint32_t hello = FS_OPT_ENABLED | FS_OPT_MAPSIZE | FS_OPT_SET_MAPSIZE((uint32_t)map_size) |
 	                 (shm_input ? FS_OPT_SHDMEM_FUZZ : 0);
 	uint32_t msg;
-	if (write(FORKSRV_ST, &hello, 4) != 4 || (shm_input && read(FORKSRV_CTL, &msg, 4) != 4)) {
+	bool ahead = !o.fc.old_path; /* the next pid goes out with each status */
+	unsigned cur = 0;            /* sen[cur]: the sentinel announced for this run */
+	if (write(FORKSRV_ST, &hello, 4) != 4 || (shm_input && read(FORKSRV_CTL, &msg, 4) != 4) ||
+	    (ahead && announce(&sen[0], NULL) != 0)) {
 		fprintf(stderr, "cowvm fuzz-target: forkserver handshake failed\n");
 		rc = COWVM_EXIT_VMM_ERROR;
 		goto out;
 	}
 	while (buf && read(FORKSRV_CTL, &msg, 4) == 4) {
-		sentinel_dead(&sen); /* reap a sentinel AFL killed after the last run */
-		if (sentinel_ensure(&sen)) {
-			fprintf(stderr, "cowvm fuzz-target: cannot start the sentinel process: %s\n", strerror(errno));
-			rc = COWVM_EXIT_VMM_ERROR;
-			break;
+		if (ahead && msg) {
+			/* AFL timed the last run out and killed its child: the
+			 * other sentinel. Make sure it is gone before it is
+			 * announced again. */
+			sentinel_stop(&sen[cur ^ 1]);
+		} else if (!ahead) {
+			sentinel_dead(&sen[0]); /* reap a sentinel AFL killed after the last run */
+			int a = announce(&sen[0], NULL);
+			rc = a < 0 ? COWVM_EXIT_VMM_ERROR : rc;
+			if (a)
+				break;
 		}
-		uint32_t pid = (uint32_t)sen.pid;
-		if (write(FORKSRV_ST, &pid, 4) != 4)
-			break;
+		watch.sen = &sen[cur];
 		uint64_t len = 0;
 		int r = 0;
 		if (shm_input) {
@@ -452,12 +490,23 @@ int cli_fuzz_target(int argc, char **argv)
 		if (watch.gone)
 			break;
 		int32_t status = fuzz_wait_status(&res);
-		if (write(FORKSRV_ST, &status, 4) != 4)
+		if (!ahead) {
+			if (write(FORKSRV_ST, &status, 4) != 4)
+				break;
+			continue;
+		}
+		cur ^= 1;
+		sentinel_dead(&sen[cur]);
+		int a = announce(&sen[cur], &status);
+		rc = a < 0 ? COWVM_EXIT_VMM_ERROR : rc;
+		if (a)
 			break;
 	}
 out:
-	sentinel_stop(&sen);
-	free(sen.stack);
+	for (int i = 0; i < 2; i++) {
+		sentinel_stop(&sen[i]);
+		free(sen[i].stack);
+	}
 	free(buf);
 	fuzz_close(f);
 	free(own);

@@ -36,6 +36,9 @@ struct fuzz_config {
 	void *should_stop_ctx;
 	vm_console_fn console;      /* NULL: drop the guest's console */
 	void *console_ctx;
+	/* Measurements only: the per-input path before issue 13 (clone_opts
+	 * old_path; cowvm fuzz-target: COWVM_FUZZ_OLD_PATH=1). */
+	bool old_path;
 };
 
 struct fuzz;
@@ -52,6 +55,18 @@ int fuzz_exec(struct fuzz *f, const void *data, uint64_t len, struct vm_result *
 void fuzz_close(struct fuzz *f);
 /* Largest input the guest receives. */
 uint64_t fuzz_max_input(const struct fuzz *f);
+
+/* Where the time of fuzz_exec goes (docs/fuzzing.md, "Cost per input"). */
+struct fuzz_stats {
+	uint64_t inputs;
+	uint64_t vcpus_fast, vcpus_full; /* vCPU restores by path (vcpu_fast.h) */
+	uint64_t ns_input;          /* the input into guest RAM (and a new clone: fresh) */
+	uint64_t ns_run;            /* vm_run */
+	uint64_t ns_reset_machine;  /* vCPUs, clock (cow); the whole reset (copy, fresh) */
+	uint64_t ns_reset_memory;   /* memory and GPT (cow) */
+	uint64_t ns_reset_rest;     /* the rest of vm_reset */
+};
+void fuzz_get_stats(const struct fuzz *f, struct fuzz_stats *st);
 
 /* The wait(2)-style status a forkserver reports for a run: exit status
  * << 8, or a signal for a crash (#PF/#GP -> SIGSEGV, #UD -> SIGILL, #DE ->

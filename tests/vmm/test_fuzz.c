@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,42 @@ static void parser_bugs(enum fuzz_reset mode)
 Test(fuzz, parser_bugs_cow, .timeout = 60) { REQUIRE_KVM(); parser_bugs(FUZZ_RESET_COW); }
 Test(fuzz, parser_bugs_fresh, .timeout = 60) { REQUIRE_KVM(); parser_bugs(FUZZ_RESET_FRESH); }
 Test(fuzz, parser_bugs_copy, .timeout = 60) { REQUIRE_KVM(); parser_bugs(FUZZ_RESET_COPY); }
+
+/* The parser runs in ring 3: after the clone's first run every reset
+ * restores its vCPU the fast way (vcpu_fast.h), until an input enters
+ * ring 0 (a #DE goes through the IDT): that reset is a full one, and the
+ * next ring-3-only one is fast again. The old path never is. */
+Test(fuzz, parser_resets_take_the_fast_path, .timeout = 60)
+{
+	REQUIRE_KVM();
+	uint8_t *map = new_map();
+	struct fuzz *f = open_target("parser", FUZZ_RESET_COW, map, 1000);
+	struct fuzz_stats st;
+	for (int i = 0; i < 20; i++)
+		expect_exit0(RUN(f, "FUZZ"));
+	fuzz_get_stats(f, &st);
+	cr_assert_eq(st.inputs, 20);
+	cr_assert_eq(st.vcpus_full, 1, "%llu full restores in 20 ring-3 runs", (unsigned long long)st.vcpus_full);
+	cr_assert_eq(st.vcpus_fast, 19);
+	struct vm_result r = RUN(f, "FUZZDIV0");
+	cr_assert_eq(fuzz_wait_status(&r), SIGFPE);
+	expect_exit0(RUN(f, "FUZZ"));
+	fuzz_get_stats(f, &st);
+	cr_assert_eq(st.vcpus_full, 2, "the #DE's ring-0 handler did not force a full restore");
+	cr_assert_eq(st.vcpus_fast, 20);
+	fuzz_close(f);
+	struct fuzz_config c = { .target = "parser", .cov = map, .cov_size = MAP, .timeout_ms = 1000,
+	                         .old_path = true };
+	struct vmm_err err = { 0 };
+	cr_assert_eq(fuzz_open(&c, &f, &err), 0, "%s", err.msg);
+	for (int i = 0; i < 5; i++)
+		expect_exit0(RUN(f, "FUZZ"));
+	fuzz_get_stats(f, &st);
+	cr_assert_eq(st.vcpus_fast, 0, "the old path took the fast one");
+	cr_assert_eq(st.vcpus_full, 5);
+	fuzz_close(f);
+	free(map);
+}
 
 Test(fuzz, syscall_target_crashes_in_ring0, .timeout = 60)
 {
@@ -265,6 +302,21 @@ static void fsrv_start(struct fsrv *s, const char *input_path)
 	s->st = st[0];
 }
 
+/* The process exists and has not died (a zombie still answers kill 0). */
+static bool alive(uint32_t pid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *st = strrchr(buf, ')'); /* "pid (comm) S ..." */
+	return st && st[1] == ' ' && st[2] != 'Z' && st[2] != 'X';
+}
+
 static uint32_t rd(struct fsrv *s)
 {
 	uint32_t v;
@@ -300,18 +352,39 @@ Test(forkserver, protocol_statuses_and_timeout_kill, .timeout = 120)
 		{ "FUZZASSERTION", 13, SIGABRT },
 		{ "FUZZ", 4, 0 },
 	};
-	uint32_t zero = 0, pid0 = 0;
+	/* Two sentinels take turns (the next run's pid is announced with each
+	 * status, cli_fuzz.c): without a timeout, the same two alternate. */
+	uint32_t zero = 0, pids[2] = { 0, 0 };
 	for (unsigned i = 0; i < 5; i++) {
 		put_input(path, cases[i].in, cases[i].len);
 		cr_assert_eq(write(s.ctl, &zero, 4), 4);
 		uint32_t pid = rd(&s);
 		cr_assert_gt((int32_t)pid, 0);
 		cr_assert_eq(kill((pid_t)pid, 0), 0, "the child pid %u does not exist", pid);
-		if (i)
-			cr_assert_eq(pid, pid0, "the sentinel changed without a timeout");
-		pid0 = pid;
+		if (i >= 2)
+			cr_assert_eq(pid, pids[i % 2], "the sentinels changed without a timeout");
+		else if (i == 1)
+			cr_assert_neq(pid, pids[0], "run 1 has the pid AFL may still kill for run 0");
+		pids[i % 2] = pid;
 		int32_t status = (int32_t)rd(&s);
 		cr_assert_eq(status, cases[i].status, "input %u: status %#x, expected %#x", i, status, cases[i].status);
+	}
+	/* AFL's timer fired just as our status came (a late kill): AFL kills
+	 * the pid of the run that ended, files it as a timeout, and says so
+	 * in the next control message. The next runs get live sentinels and
+	 * run to their end (a dead one would stop them as timeouts). */
+	uint32_t one = 1;
+	put_input(path, "FUZZ", 4);
+	cr_assert_eq(write(s.ctl, &zero, 4), 4);
+	uint32_t late = rd(&s);
+	cr_assert_eq((int32_t)rd(&s), 0);
+	cr_assert_eq(kill((pid_t)late, SIGKILL), 0);
+	usleep(20000); /* dead, not reaped: a zombie */
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(write(s.ctl, k ? &zero : &one, 4), 4);
+		uint32_t p = rd(&s);
+		cr_assert(alive(p), "after a late kill, the dead pid %u was announced", p);
+		cr_assert_eq((int32_t)rd(&s), 0, "a run after a late kill did not end normally");
 	}
 	/* A hang: kill the reported pid the way AFL does on its timeout. */
 	put_input(path, "FUZZLOOP", 8);
@@ -322,7 +395,6 @@ Test(forkserver, protocol_statuses_and_timeout_kill, .timeout = 120)
 	int32_t status = (int32_t)rd(&s);
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "hang status %#x", status);
 	/* The next input runs normally, with a new sentinel. */
-	uint32_t one = 1;
 	put_input(path, "FUZZ", 4);
 	cr_assert_eq(write(s.ctl, &one, 4), 4);
 	uint32_t pid2 = rd(&s);
@@ -399,4 +471,82 @@ Test(afl, afl_fuzz_runs_cowvm_and_coverage_grows, .timeout = 180)
 	                   "AFL did not see the hanging seed time out:\n%s", log);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	system(cmd);
+}
+
+/* ---- hangs are hangs (issue 13, item 3) ------------------------------------------ */
+
+/* Files in dir whose name starts with "id:"; *sig9 counts those named as
+ * killed by SIGKILL (",sig:09,") and *loops those whose bytes start with
+ * the planted hang "FUZZLOOP". */
+static unsigned afl_entries(const char *dir, unsigned *sig9, unsigned *loops)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "cd %s 2>/dev/null && for f in id:*; do [ -f \"$f\" ] || continue; "
+	         "case $f in *,sig:09,*) s=1;; *) s=0;; esac; "
+	         "case $(head -c 8 \"$f\") in FUZZLOOP) l=1;; *) l=0;; esac; echo \"$s $l\"; done", dir);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	unsigned n = 0, s, l;
+	*sig9 = *loops = 0;
+	while (fscanf(p, "%u %u", &s, &l) == 2) {
+		n++;
+		*sig9 += s;
+		*loops += l;
+	}
+	pclose(p);
+	return n;
+}
+
+/* afl-fuzz on the parser for 12 s from the seed "FUZZLOOQ", one bit away
+ * from the planted hang "FUZZLOOP" (-D: the deterministic bit flips of the
+ * seed come first, so AFL always tries it), with AFL's -t 100 and `env` (AFL's
+ * hang timeout) and `args` for cowvm. AFL re-runs the first new hang with
+ * its hang timeout (1000 ms, or AFL_HANG_TMOUT) before it files it; a
+ * cowvm time limit that reported SIGKILL before AFL's timer made AFL file
+ * the hang under crashes/ as sig:09. */
+static void hang_lands_in_hangs(const char *env, const char *args)
+{
+	char dir[] = "/tmp/cowvm-aflhang-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd),
+	         "mkdir -p %s/in && printf FUZZLOOQ > %s/in/a && cd %s && AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 "
+	         "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_CRASH_README=1 %s "
+	         "timeout -k 10 120 afl-fuzz -i in -o out -t 100 -D -V 12 -- %s fuzz-target --target parser %s @@ "
+	         "> afl.log 2>&1",
+	         dir, dir, dir, env, cowvm_bin(), args);
+	int rc = system(cmd);
+	char hangs[300], crashes[300];
+	snprintf(hangs, sizeof(hangs), "%s/out/default/hangs", dir);
+	snprintf(crashes, sizeof(crashes), "%s/out/default/crashes", dir);
+	unsigned hsig, hloop, csig, cloop;
+	unsigned nh = afl_entries(hangs, &hsig, &hloop), nc = afl_entries(crashes, &csig, &cloop);
+	cr_log_info("afl-fuzz (%s, cowvm %s): %u hangs (%u FUZZLOOP), %u crashes (%u sig:09, %u FUZZLOOP)", env,
+	            args, nh, hloop, nc, csig, cloop);
+	cr_assert_eq(rc, 0, "afl-fuzz failed (%d), see %s/afl.log", rc, dir);
+	cr_assert_eq(csig, 0, "%u hangs were filed as SIGKILL crashes (%s)", csig, crashes);
+	cr_assert_eq(cloop, 0, "%u FUZZLOOP inputs were filed as crashes (%s)", cloop, crashes);
+	cr_assert_gt(hloop, 0, "no FUZZLOOP hang in %s (AFL found %u hangs)", hangs, nh);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	system(cmd);
+}
+
+/* Without --timeout under AFL cowvm has no time limit of its own: AFL's
+ * hang timeout (2 s here, twice cowvm's old 1 s default) ends the hang. */
+Test(afl, hang_with_default_timeout_is_a_hang, .timeout = 180)
+{
+	REQUIRE_KVM();
+	if (!have_afl())
+		cr_skip_test("afl-fuzz test skipped: /usr/bin/afl-fuzz is missing (Debian package afl++)");
+	hang_lands_in_hangs("AFL_HANG_TMOUT=2000", "");
+}
+
+/* An explicit --timeout shorter than AFL's hang timeout stops the guest
+ * early, but the status waits for AFL's timer. */
+Test(afl, hang_with_short_timeout_is_a_hang, .timeout = 180)
+{
+	REQUIRE_KVM();
+	if (!have_afl())
+		cr_skip_test("afl-fuzz test skipped: /usr/bin/afl-fuzz is missing (Debian package afl++)");
+	hang_lands_in_hangs("", "--timeout 300");
 }

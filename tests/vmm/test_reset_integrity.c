@@ -21,6 +21,7 @@
 #include "kvm_test_util.h"
 #include "snapshot.h"
 #include "snapshot_file.h"
+#include "vcpu_fast.h"
 
 #define MiB (1ull << 20)
 #define PAGE 4096ull
@@ -350,6 +351,109 @@ Test(integrity, reset_copy_and_reset_restore_the_same_state)
 		struct vcpu_state st;
 		cr_assert_eq(clone_vcpu_state(vm, 0, &st, &err), 0, "%s", err.msg);
 		assert_state_is(&st, &s->meta.vcpu[0], 0, (unsigned)round);
+	}
+	vm_destroy(vm);
+	snapshot_put(s);
+}
+
+/* ---- 8. what a guest changes between snapshot and reset (issue 13) ---------- */
+
+/* tests/vmm/guests/cpu_state.c: its snapshot values, and the offsets of
+ * what it changes in the legacy XSAVE area (SDM Vol. 1 table 10-2). */
+#define CS_XMM_LO 0x0123456789abcdefull
+#define CS_XMM_HI 0xfedcba9876543210ull
+#define CS_MXCSR 0x3f80u
+#define CS_FCW 0x027fu
+#define CS_GSBASE 0x5a5a5a5a0000ull
+#define CS_DR0 0x7000ull
+#define XSAVE_FCW 0
+#define XSAVE_MXCSR 24
+#define XSAVE_XMM15 (160 + 15 * 16)
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_SYSENTER_ESP 0x175
+
+static uint64_t msr_of(const struct vcpu_state *s, uint32_t index)
+{
+	for (uint32_t i = 0; i < s->nmsrs; i++)
+		if (s->msrs[i].index == index)
+			return s->msrs[i].data;
+	cr_assert_fail("MSR %#x is not in the vCPU state", index);
+	return 0;
+}
+
+static uint64_t xsave_u64(const struct vcpu_state *s, unsigned off)
+{
+	uint64_t v;
+	memcpy(&v, (const uint8_t *)s->xsave.region + off, 8);
+	return v;
+}
+
+/* Runs that change FPU/SSE state in ring 3 only ('u'), or that also change
+ * DR0-DR3, DR7 and two MSRs in ring 0 ('k'), or that make the VMM write a
+ * hypercall result onto a page table ('h'), each followed by vm_reset:
+ * every run finds the snapshot's values (the guest reports them), every
+ * run really changed them (read back before the reset), and after every
+ * reset the whole vCPU state is the snapshot's, as the next entry finds
+ * it. A ring-3-only run is reset the fast way (vcpu_fast.h), a run that
+ * entered ring 0 or whose hypercall wrote a page table in full, and so is
+ * the first run of a clone. */
+Test(integrity, fpu_debug_registers_and_msrs_come_back, .timeout = 120)
+{
+	REQUIRE_KVM();
+	struct snapshot *s = snapshot_of("CPU_STATE_GUEST", 1, 0, NULL);
+	const struct vcpu_state *snap = &s->meta.vcpu[0];
+	/* The snapshot holds what the guest set before it. */
+	cr_assert_eq(snap->debugregs.db[0], CS_DR0);
+	cr_assert_eq(snap->debugregs.db[3], CS_DR0 + 0x3000);
+	cr_assert_eq(msr_of(snap, MSR_KERNEL_GS_BASE), CS_GSBASE);
+	cr_assert_eq(msr_of(snap, MSR_SYSENTER_ESP), CS_GSBASE >> 8);
+	cr_assert_eq(xsave_u64(snap, XSAVE_XMM15), CS_XMM_LO);
+	struct vmm_err err = { 0 };
+	struct clone_opts o = { .console = quiet, .timeout_ms = 20000 };
+	struct vm *vm;
+	cr_assert_eq(vm_clone(NULL, s, &o, &vm, &err), 0, "%s", err.msg);
+	const char modes[] = "uukkukuhu";
+	for (unsigned i = 0; modes[i]; i++) {
+		char mode = modes[i];
+		cr_assert_eq(vm_guest_write(vm, vm->layout.in_base, &mode, 1, &err), 0, "%s", err.msg);
+		struct vm_result res;
+		run_ok(vm, &res);
+		cr_assert_eq(report(&res, "xmm_lo"), CS_XMM_LO, "run %u (%c): XMM15 was not reset", i, mode);
+		cr_assert_eq(report(&res, "xmm_hi"), CS_XMM_HI, "run %u (%c)", i, mode);
+		cr_assert_eq(report(&res, "mxcsr"), CS_MXCSR, "run %u (%c): MXCSR was not reset", i, mode);
+		cr_assert_eq(report(&res, "fcw"), CS_FCW, "run %u (%c): the x87 control word was not reset", i, mode);
+		if (mode == 'k') {
+			static const char *const dr[4] = { "dr0", "dr1", "dr2", "dr3" };
+			for (int k = 0; k < 4; k++)
+				cr_assert_eq(report(&res, dr[k]), snap->debugregs.db[k], "run %u: DR%d %#llx, snapshot %#llx", i,
+				             k, (unsigned long long)report(&res, dr[k]), (unsigned long long)snap->debugregs.db[k]);
+			cr_assert_eq(report(&res, "dr7") & 0xff, snap->debugregs.dr7 & 0xff, "run %u: DR7", i);
+			cr_assert_eq(report(&res, "gsbase"), CS_GSBASE, "run %u: IA32_KERNEL_GS_BASE was not reset", i);
+			cr_assert_eq(report(&res, "sysenter_esp"), CS_GSBASE >> 8, "run %u: IA32_SYSENTER_ESP", i);
+		}
+		/* The run changed what it says it changes. */
+		struct vcpu_state now;
+		cr_assert_eq(clone_vcpu_state(vm, 0, &now, &err), 0, "%s", err.msg);
+		cr_assert_neq(xsave_u64(&now, XSAVE_XMM15), CS_XMM_LO, "run %u did not change XMM15", i);
+		cr_assert_neq(xsave_u64(&now, XSAVE_MXCSR) & 0xffffffff, CS_MXCSR, "run %u did not change MXCSR", i);
+		cr_assert_neq(xsave_u64(&now, XSAVE_FCW) & 0xffff, CS_FCW, "run %u did not change the x87 FCW", i);
+		if (mode == 'k') {
+			cr_assert_neq(now.debugregs.db[0], CS_DR0, "run %u did not change DR0", i);
+			cr_assert_neq(now.debugregs.dr7, snap->debugregs.dr7, "run %u did not change DR7", i);
+			cr_assert_neq(msr_of(&now, MSR_KERNEL_GS_BASE), CS_GSBASE, "run %u did not change the MSR", i);
+		}
+		struct reset_stats st;
+		cr_assert_eq(vm_reset(vm, &st, &err), 0, "%s", err.msg);
+		const char *why = vm->vcpus[0].plan ? vm->vcpus[0].plan->why : "no plan";
+		/* The first run after vm_clone has no plan to judge its
+		 * hypercalls by: it is reset in full, and the plan is made. */
+		if (mode == 'u' && i > 0)
+			cr_assert_eq(st.vcpus_fast, 1, "run %u (ring 3 only) was not reset the fast way: %s", i, why);
+		else
+			cr_assert_eq(st.vcpus_full, 1, "run %u (%c) was reset the fast way", i, mode);
+		cr_assert_eq(clone_vcpu_state(vm, 0, &now, &err), 0, "%s", err.msg);
+		assert_state_is(&now, snap, 0, i);
+		assert_window_is_snapshot(vm, s, "after vm_reset");
 	}
 	vm_destroy(vm);
 	snapshot_put(s);

@@ -10,10 +10,26 @@
  * a SENTINEL: a tiny process that only sleeps. AFL kills it on a timeout; the
  * run supervisor notices within 10 ms (should_stop polls waitpid), stops the
  * guest cleanly and we report SIGKILL; the next input gets a new sentinel.
+ *
+ * One wake-up per input: AFL reads the child pid right after it writes the
+ * control message and only then starts its timer, so we announce the pid
+ * of the NEXT run together with the status of this one (8 bytes, one
+ * write), and AFL finds it waiting. Two sentinels take turns: the one
+ * announced for run k+1 is never the one AFL may still kill for run k
+ * (AFL's control message for run k+1 says whether it did, and we then
+ * replace that one). COWVM_FUZZ_OLD_PATH=1 keeps the old order (pid after
+ * the control message) and the old per-input VMM path, for measurements.
+ *
+ * Hangs: AFL files a run as a hang only if ITS timer fired (it killed the
+ * child); a SIGKILL status that arrives before its timer is a crash. So
+ * under AFL cowvm's own time limit never reports first: without --timeout
+ * there is none (AFL's timer ends every hang), and when --timeout stops a
+ * guest earlier, the status is held until AFL kills the sentinel.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -63,7 +79,14 @@ void cli_fuzz_usage(FILE *f)
 	        "  --mib N           warm state of the warm target in MiB (default 256)\n"
 	        "  --reset-mode M    cow (default: copy back dirtied pages) | fresh (new\n"
 	        "                    KVM VM per input) | copy (copy all RAM back)\n"
-	        "  --timeout MS      per-input limit besides AFL's own (default 1000)\n");
+	        "  --timeout MS      per-input limit (default 1000). Under AFL there is none\n"
+	        "                    unless given: AFL's -t decides, and a run this limit\n"
+	        "                    stops is reported only once AFL's own timer fires\n"
+	        "                    (so AFL files it under hangs/, not crashes/)\n"
+	        "\n"
+	        "COWVM_FUZZ_OLD_PATH=1 runs the per-input path from before the fast reset\n"
+	        "(every vCPU register set restored by ioctl, a timer per run, the child pid\n"
+	        "sent after AFL's control message): for measurements (docs/fuzzing.md).\n");
 }
 
 struct sentinel {
@@ -94,16 +117,47 @@ static int sentinel_ensure(struct sentinel *s)
 	return s->pid > 0 ? 0 : -errno;
 }
 
-/* should_stop hook: the sentinel died (AFL killed it: a timeout). */
-static bool sentinel_dead(void *ctx)
+/* Reap the sentinel if it died (AFL killed it: a timeout). */
+static bool sentinel_dead(struct sentinel *s)
 {
-	struct sentinel *s = ctx;
 	int st;
 	if (s->pid > 0 && waitpid(s->pid, &st, WNOHANG) == s->pid) {
 		s->pid = -1;
 		return true;
 	}
 	return false;
+}
+
+/* AFL closed its end of the control pipe: it is gone, nobody will kill
+ * the sentinel any more. Waits up to ms for that. */
+static bool afl_gone(int ms)
+{
+	struct pollfd p = { .fd = FORKSRV_CTL, .events = POLLIN };
+	return poll(&p, 1, ms) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+struct watch {
+	struct sentinel *sen; /* the pid AFL was given for this run */
+	bool gone;            /* AFL went away */
+};
+
+/* should_stop hook, polled every 10 ms while a guest runs: AFL's timer
+ * fired (it killed the sentinel), or AFL itself is gone. */
+static bool afl_says_stop(void *ctx)
+{
+	struct watch *w = ctx;
+	if (sentinel_dead(w->sen))
+		return true;
+	return w->gone = w->gone || afl_gone(0);
+}
+
+/* Our own --timeout stopped the guest, not AFL: hold the status until
+ * AFL's timer fires (it kills the sentinel) so AFL sees a timeout, not a
+ * SIGKILL "crash" that beat its timer. */
+static void wait_for_afl_timeout(struct watch *w)
+{
+	while (w->sen->pid > 0 && !w->gone && !sentinel_dead(w->sen))
+		w->gone = afl_gone(10);
 }
 
 static void sentinel_stop(struct sentinel *s)
@@ -115,9 +169,24 @@ static void sentinel_stop(struct sentinel *s)
 	s->pid = -1;
 }
 
+/* Tell AFL a run's child pid: s's, started if needed. With `status`, the
+ * status of the run before goes out first, in the same write. 0; 1 if AFL
+ * is gone; -1 (with a message) if the sentinel cannot start. */
+static int announce(struct sentinel *s, const int32_t *status)
+{
+	if (sentinel_ensure(s)) {
+		fprintf(stderr, "cowvm fuzz-target: cannot start the sentinel process: %s\n", strerror(errno));
+		return -1;
+	}
+	uint32_t out[2] = { status ? (uint32_t)*status : (uint32_t)s->pid, (uint32_t)s->pid };
+	size_t n = status ? 8 : 4;
+	return write(FORKSRV_ST, out, n) == (ssize_t)n ? 0 : 1;
+}
+
 struct opts {
 	struct fuzz_config fc;
-	int first_file; /* index of the first FILE in argv */
+	int first_file;    /* index of the first FILE in argv */
+	bool timeout_set;  /* --timeout given */
 };
 
 static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, int *code)
@@ -157,6 +226,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 			if (parse_u64_arg(optarg, &v) || !v || v > 3600000)
 				return *code = cli_usage_error(cmd, "bad timeout '%s' (1..3600000 ms)", optarg), -1;
 			o->fc.timeout_ms = v;
+			o->timeout_set = true;
 			break;
 		case 'h':
 			cli_fuzz_usage(stdout);
@@ -167,6 +237,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 	}
 	if (!o->fc.target)
 		return *code = cli_usage_error(cmd, "%s", "--target is required"), -1;
+	const char *old = getenv("COWVM_FUZZ_OLD_PATH");
+	o->fc.old_path = old && *old && strcmp(old, "0");
 	/* Refuse here what the guest would refuse before its snapshot. */
 	struct vmm_err err;
 	if (fuzz_config_resolve(&o->fc, &err))
@@ -321,18 +393,23 @@ int cli_fuzz_target(int argc, char **argv)
 		shm_input = p == (void *)-1 ? NULL : p;
 	}
 
-	struct sentinel sen = { .pid = -1, .stack = malloc(SENTINEL_STACK) };
+	struct sentinel sen[2] = { { .pid = -1, .stack = malloc(SENTINEL_STACK) },
+	                           { .pid = -1, .stack = malloc(SENTINEL_STACK) } };
+	struct watch watch = { .sen = &sen[0] };
 	o.fc.cov = cov;
 	o.fc.cov_size = map_size;
 	o.fc.console = console_drop;
-	o.fc.should_stop = afl ? sentinel_dead : NULL;
-	o.fc.should_stop_ctx = &sen;
+	o.fc.should_stop = afl ? afl_says_stop : NULL;
+	o.fc.should_stop_ctx = &watch;
+	if (afl && !o.timeout_set)
+		o.fc.timeout_ms = FUZZ_TIMEOUT_NONE; /* AFL's timer ends hangs */
 	struct vmm_err err = { 0 };
 	struct fuzz *f = NULL;
-	if (!cov || !sen.stack || fuzz_open(&o.fc, &f, &err)) {
-		fprintf(stderr, "cowvm fuzz-target: %s\n", cov && sen.stack ? err.msg : "out of memory");
+	if (!cov || !sen[0].stack || !sen[1].stack || fuzz_open(&o.fc, &f, &err)) {
+		fprintf(stderr, "cowvm fuzz-target: %s\n", cov && sen[0].stack && sen[1].stack ? err.msg : "out of memory");
 		free(own);
-		free(sen.stack);
+		free(sen[0].stack);
+		free(sen[1].stack);
 		return COWVM_EXIT_VMM_ERROR;
 	}
 	uint64_t max = fuzz_max_input(f);
@@ -367,21 +444,28 @@ int cli_fuzz_target(int argc, char **argv)
 	uint32_t hello = FS_OPT_ENABLED | FS_OPT_MAPSIZE | FS_OPT_SET_MAPSIZE((uint32_t)map_size) |
 	                 (shm_input ? FS_OPT_SHDMEM_FUZZ : 0);
 	uint32_t msg;
-	if (write(FORKSRV_ST, &hello, 4) != 4 || (shm_input && read(FORKSRV_CTL, &msg, 4) != 4)) {
+	bool ahead = !o.fc.old_path; /* the next pid goes out with each status */
+	unsigned cur = 0;            /* sen[cur]: the sentinel announced for this run */
+	if (write(FORKSRV_ST, &hello, 4) != 4 || (shm_input && read(FORKSRV_CTL, &msg, 4) != 4) ||
+	    (ahead && announce(&sen[0], NULL) != 0)) {
 		fprintf(stderr, "cowvm fuzz-target: forkserver handshake failed\n");
 		rc = COWVM_EXIT_VMM_ERROR;
 		goto out;
 	}
 	while (buf && read(FORKSRV_CTL, &msg, 4) == 4) {
-		sentinel_dead(&sen); /* reap a sentinel AFL killed after the last run */
-		if (sentinel_ensure(&sen)) {
-			fprintf(stderr, "cowvm fuzz-target: cannot start the sentinel process: %s\n", strerror(errno));
-			rc = COWVM_EXIT_VMM_ERROR;
-			break;
+		if (ahead && msg) {
+			/* AFL timed the last run out and killed its child: the
+			 * other sentinel. Make sure it is gone before it is
+			 * announced again. */
+			sentinel_stop(&sen[cur ^ 1]);
+		} else if (!ahead) {
+			sentinel_dead(&sen[0]); /* reap a sentinel AFL killed after the last run */
+			int a = announce(&sen[0], NULL);
+			rc = a < 0 ? COWVM_EXIT_VMM_ERROR : rc;
+			if (a)
+				break;
 		}
-		uint32_t pid = (uint32_t)sen.pid;
-		if (write(FORKSRV_ST, &pid, 4) != 4)
-			break;
+		watch.sen = &sen[cur];
 		uint64_t len = 0;
 		int r = 0;
 		if (shm_input) {
@@ -401,13 +485,28 @@ int cli_fuzz_target(int argc, char **argv)
 			rc = COWVM_EXIT_VMM_ERROR;
 			break;
 		}
+		if (res.end == VM_END_TIMEOUT)
+			wait_for_afl_timeout(&watch);
+		if (watch.gone)
+			break;
 		int32_t status = fuzz_wait_status(&res);
-		if (write(FORKSRV_ST, &status, 4) != 4)
+		if (!ahead) {
+			if (write(FORKSRV_ST, &status, 4) != 4)
+				break;
+			continue;
+		}
+		cur ^= 1;
+		sentinel_dead(&sen[cur]);
+		int a = announce(&sen[cur], &status);
+		rc = a < 0 ? COWVM_EXIT_VMM_ERROR : rc;
+		if (a)
 			break;
 	}
 out:
-	sentinel_stop(&sen);
-	free(sen.stack);
+	for (int i = 0; i < 2; i++) {
+		sentinel_stop(&sen[i]);
+		free(sen[i].stack);
+	}
 	free(buf);
 	fuzz_close(f);
 	free(own);

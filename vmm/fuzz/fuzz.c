@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "snapshot.h"
 
@@ -18,7 +19,17 @@ struct fuzz {
 	struct vm *vm;              /* cow, copy: the one clone; fresh: NULL between inputs */
 	struct clone_opts opts;
 	uint64_t max_input;
+	struct fuzz_stats st;
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+void fuzz_get_stats(const struct fuzz *f, struct fuzz_stats *st) { *st = f->st; }
 
 int fuzz_parse_reset(const char *s, enum fuzz_reset *out)
 {
@@ -96,9 +107,10 @@ int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e)
 		r = vmm_fail(e, -EINVAL, "fuzz target '%s' did not reach its snapshot: %s", spec, res.msg);
 	r = r ?: snapshot_take(boot, &f->snap, e);
 	vm_destroy(boot);
+	uint64_t limit = c->timeout_ms == FUZZ_TIMEOUT_NONE ? 0 : c->timeout_ms; /* vm: 0 = none */
 	f->opts = (struct clone_opts){ .console = c->console, .console_ctx = c->console_ctx,
-	                               .timeout_ms = f->cfg.timeout_ms, .should_stop = c->should_stop,
-	                               .should_stop_ctx = c->should_stop_ctx };
+	                               .timeout_ms = limit, .should_stop = c->should_stop,
+	                               .should_stop_ctx = c->should_stop_ctx, .old_path = c->old_path };
 	if (!r) {
 		f->max_input = f->snap->meta.layout.in_size - sizeof(struct cowvm_fuzz_input);
 		if (c->reset != FUZZ_RESET_FRESH)
@@ -116,26 +128,41 @@ int fuzz_exec(struct fuzz *f, const void *data, uint64_t len, struct vm_result *
 {
 	if (len > f->max_input)
 		len = f->max_input;
+	uint64_t t0 = mono_ns();
 	int r = f->vm ? 0 : new_clone(f, e);
 	if (r)
 		return r;
 	uint64_t in = f->vm->layout.in_base;
 	r = vm_guest_write(f->vm, in, &len, sizeof(len), e);
 	r = r ?: vm_guest_write(f->vm, in + sizeof(len), data, len, e);
+	uint64_t t1 = mono_ns();
 	r = r ?: vm_run(f->vm, res, e);
+	uint64_t t2 = mono_ns();
+	f->st.inputs++;
+	f->st.ns_input += t1 - t0;
+	f->st.ns_run += t2 - t1;
 	if (r)
 		return r;
+	struct reset_stats rs = { 0 };
 	switch (f->cfg.reset) {
 	case FUZZ_RESET_COW:
-		return vm_reset(f->vm, NULL, e);
+		r = vm_reset(f->vm, &rs, e);
+		f->st.vcpus_fast += rs.vcpus_fast;
+		f->st.vcpus_full += rs.vcpus_full;
+		f->st.ns_reset_machine += rs.ns_machine;
+		f->st.ns_reset_memory += rs.ns_memory;
+		f->st.ns_reset_rest += mono_ns() - t2 - rs.ns_machine - rs.ns_memory;
+		return r;
 	case FUZZ_RESET_COPY:
-		return vm_reset_copy(f->vm, e);
+		r = vm_reset_copy(f->vm, e);
+		break;
 	case FUZZ_RESET_FRESH:
 		vm_destroy(f->vm);
 		f->vm = NULL;
-		return 0;
+		break;
 	}
-	return 0;
+	f->st.ns_reset_machine += mono_ns() - t2;
+	return r;
 }
 
 void fuzz_close(struct fuzz *f)

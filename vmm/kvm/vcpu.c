@@ -2,6 +2,7 @@
 #include "vcpu.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "kvm_ioctl.h"
+#include "vcpu_fast.h"
 
 int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
                 const struct kvm_cpuid2 *cpuid, struct vmm_err *e)
@@ -34,6 +36,8 @@ int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
 	v->run_size = run_size;
 	struct kvm_device_attr tsc = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET };
 	v->tsc_offset_attr = ioctl(fd, KVM_HAS_DEVICE_ATTR, &tsc) == 0;
+	int sync = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	v->sync_regs = sync > 0 && (sync & VCPU_SYNC_REGS_NEEDED) == VCPU_SYNC_REGS_NEEDED;
 	if (cpuid) {
 		int r = KVM_IOCTL(fd, KVM_SET_CPUID2, cpuid, e);
 		if (r < 0) {
@@ -46,6 +50,13 @@ int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
 
 void vcpu_destroy(struct vcpu *v)
 {
+	if (v->has_tick_timer)
+		timer_delete(v->tick_timer);
+	v->has_tick_timer = false;
+	if (v->plan)
+		vcpu_fast_plan_free(v->plan);
+	free(v->plan);
+	v->plan = NULL;
 	dirty_ring_unmap(&v->ring);
 	if (v->run)
 		munmap(v->run, v->run_size);
@@ -152,14 +163,19 @@ const char *vcpu_exit_name(enum vcpu_exit_kind k)
 int vcpu_drain_io(struct vcpu *v, struct vmm_err *e)
 {
 	struct kvm_run *run = v->run;
-	for (unsigned i = 0; v->io_pending; i++) {
+	/* Registers handed over in kvm_run are applied by KVM_RUN before it
+	 * completes pending I/O (kvm_arch_vcpu_ioctl_run: sync_regs first):
+	 * the same order as the guest's next entry would take, and KVM clears
+	 * kvm_dirty_regs once they are in. */
+	for (unsigned i = 0; v->io_pending || run->kvm_dirty_regs; i++) {
 		if (i == DRAIN_MAX_EXITS)
 			return vmm_fail(e, -EIO, "vCPU %u: pending I/O did not complete after %u exits",
 			                v->index, DRAIN_MAX_EXITS);
 		/* Unbacked memory's answer for a read fragment KVM asks for. */
-		if (run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write)
+		bool io = v->io_pending;
+		if (io && run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write)
 			memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
-		else if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN && io_data(v))
+		else if (io && run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN && io_data(v))
 			memset(io_data(v), 0xff, (size_t)run->io.size * run->io.count);
 		/* immediate_exit: KVM finishes the pending instruction (or asks
 		 * for its next fragment) and returns -EINTR before guest code. */

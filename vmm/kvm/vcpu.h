@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "dirty_log.h"
 #include "err.h"
@@ -48,6 +49,11 @@ struct vcpu_exit {
 	};
 };
 
+struct vcpu_fast_plan;
+
+/* The kvm_run register sets the fast reset needs (KVM_CAP_SYNC_REGS). */
+#define VCPU_SYNC_REGS_NEEDED (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS)
+
 struct vcpu {
 	int fd;
 	unsigned index;
@@ -69,6 +75,32 @@ struct vcpu {
 	/* KVM has the vCPU TSC-offset attribute (probed once at creation):
 	 * restores set the TSC through it (vcpu_state_restore_tsc). */
 	bool tsc_offset_attr;
+	/* KVM_CAP_SYNC_REGS covers REGS, SREGS and EVENTS (probed at creation):
+	 * the fast reset hands them over in kvm_run (vcpu_fast.h). */
+	bool sync_regs;
+	/* Does KVM's view of this vCPU's TSC follow KVM_VCPU_TSC_OFFSET?
+	 * 0: not probed yet, 1: yes, 2: no (vcpu_fast.c, first fast reset). */
+	uint8_t tsc_follows_offset;
+
+	/* Fast-reset bookkeeping (clone.c, vcpu_fast.h), touched with the
+	 * vCPU stopped or by the thread that runs it:
+	 * `restored` is the state this vCPU was last restored to in full
+	 * (NULL: unknown); `tainted`: since then a run ended in a way the fast
+	 * reset cannot vouch for (triple fault, failed entry, emulation error:
+	 * vm_run.c); `old_path`: always restore in full, a timer per run, no
+	 * deferred completion (the pre-issue-13 path, for measurements). */
+	const void *restored;
+	atomic_bool tainted;
+	bool old_path;
+	struct vcpu_fast_plan *plan;  /* cached proof for `restored` (malloc'd) */
+
+	/* Inline runs (vm_run.c): a periodic timer aimed at the thread that
+	 * runs this vCPU, created on first use and armed per run. tick_owner
+	 * names that thread (a per-thread number that is never reused, unlike
+	 * thread ids). */
+	timer_t tick_timer;
+	bool has_tick_timer;
+	uint64_t tick_owner;
 };
 
 /* Create vCPU `index` of vm_fd and map its kvm_run area (run_size from
@@ -78,7 +110,8 @@ int vcpu_create(struct vcpu *v, int vm_fd, unsigned index, size_t run_size,
 void vcpu_destroy(struct vcpu *v);
 /* One KVM_RUN. Returns 0 with *x filled, or -errno (other than EINTR/EAGAIN). */
 int vcpu_run(struct vcpu *v, struct vcpu_exit *x, struct vmm_err *e);
-/* Finish a pending IO/MMIO exit (io_pending) without running guest code:
+/* Finish a pending IO/MMIO exit (io_pending), and apply registers handed
+ * over in kvm_run (kvm_dirty_regs, vcpu_fast.h), without running guest code:
  * KVM_RUN with immediate_exit, repeated while KVM asks for more (a
  * multi-fragment MMIO access or string I/O exits once per fragment). Those
  * later fragments are answered as unbacked memory: reads see all-ones,

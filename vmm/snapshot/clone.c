@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "gpt.h"
 #include "kvm_ioctl.h"
+#include "vcpu_fast.h"
 
 #define PAGE 4096ull
 #define CHUNK (2ull << 20)
@@ -149,18 +151,113 @@ static void apply_overlay(struct vm *vm, const struct snapshot *s)
 	}
 }
 
-static int restore_vcpus(struct vm *vm, const struct snapshot *s, struct vmm_err *e)
+/* ---- the fast vCPU reset (vcpu_fast.h) -------------------------------------- */
+
+static const void *snap_page(void *ctx, uint64_t gpa)
+{
+	const struct snapshot *s = ctx;
+	return gpa < s->meta.mem_size ? snapshot_page(s, gpa / PAGE) : NULL;
+}
+
+/* v's proof for vs (vcpu_fast.h), made once per snapshot state; NULL if
+ * this vCPU never takes the fast path. */
+static struct vcpu_fast_plan *plan_for(struct vm *vm, struct vcpu *v, const struct vcpu_state *vs)
+{
+	if (v->old_path || !v->sync_regs || vm->pc || !vm->gpt)
+		return NULL;
+	if (!v->plan && !(v->plan = calloc(1, sizeof(*v->plan))))
+		return NULL;
+	if (v->plan->key != vs) {
+		const struct snapshot *s = vm->snap;
+		struct vcpu_fast_env env = { .mem_size = s->meta.mem_size, .page = snap_page, .ctx = vm->snap };
+		env.host_writes[env.nhost_writes][0] = s->meta.layout.in_base;
+		env.host_writes[env.nhost_writes++][1] = s->meta.layout.in_size;
+		if (s->meta.hc_gpa) {
+			env.host_writes[env.nhost_writes][0] = s->meta.hc_gpa + offsetof(struct cowvm_hcall, ret);
+			env.host_writes[env.nhost_writes++][1] = sizeof(int64_t);
+		}
+		vcpu_fast_plan_make(vs, &env, v->plan);
+	}
+	return v->plan;
+}
+
+/* What vm_reset may skip for v rests on: it was restored in full to vs
+ * since it last ran anything unprovable, and vs itself is provably
+ * ring-3 only (the plan). */
+static const struct vcpu_fast_plan *fast_candidate(struct vm *vm, struct vcpu *v, const struct vcpu_state *vs)
+{
+	if (v->restored != vs || atomic_load(&v->tainted))
+		return NULL;
+	const struct vcpu_fast_plan *p = plan_for(vm, v, vs);
+	return p && p->eligible ? p : NULL;
+}
+
+struct voids_arg {
+	struct vm *vm;
+	const struct vcpu_fast_plan *p;
+};
+
+static int page_voids(void *arg, uint64_t gpa, uint64_t frame)
+{
+	(void)frame;
+	struct voids_arg *a = arg;
+	return vcpu_fast_write_voids(a->p, gpa, gpa_ptr(&a->vm->mem, gpa, PAGE),
+	                             snapshot_page(a->vm->snap, gpa / PAGE));
+}
+
+/* Does a page written since the last reset (by the guest, KVM or the VMM:
+ * the GPT's written set, harvested) void the plan? A failed walk counts
+ * as yes. One walk per 2 MiB chunk that holds a table or watched page. */
+static bool plan_voided(struct vm *vm, const struct vcpu_fast_plan *p)
+{
+	struct voids_arg a = { .vm = vm, .p = p };
+	for (uint64_t i = 0; i < p->nchunks; i++)
+		if (gpt_for_each_written(vm->gpt, p->chunks[i], CHUNK, page_voids, &a))
+			return true;
+	return false;
+}
+
+/* Every vCPU back to vm->snap: the fast way where fast[i] (the plan holds
+ * and none of its pages was written), else in full. A full restore first
+ * finishes a completion left pending (and registers left in kvm_run), as
+ * vcpu_drain_io says. `may_fast` (vm_reset): make the plan of a vCPU
+ * restored in full, by which its next run's hypercalls are judged. */
+static int restore_vcpus(struct vm *vm, const struct snapshot *s, const bool *fast, bool may_fast,
+                         struct reset_stats *st, struct vmm_err *e)
 {
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		int r = vcpu_state_restore(v->fd, &s->meta.vcpu[i], e);
-		if (v->tsc_offset_attr)
-			r = r ?: vcpu_state_restore_tsc(v->fd, &s->meta.vcpu[i], e);
-		if (r)
+		const struct vcpu_state *vs = &s->meta.vcpu[i];
+		int r;
+		if (fast[i]) {
+			r = vcpu_fast_restore(v, vs, e);
+			st->vcpus_fast++;
+		} else {
+			v->restored = NULL; /* unknown until the restore is through */
+			r = vcpu_drain_io(v, e);
+			r = r ?: vcpu_state_restore(v->fd, vs, e);
+			if (v->tsc_offset_attr)
+				r = r ?: vcpu_state_restore_tsc(v->fd, vs, e);
+			st->vcpus_full++;
+		}
+		if (r) {
+			v->restored = NULL;
 			return r;
+		}
+		v->restored = vs;
+		atomic_store(&v->tainted, false);
+		if (may_fast && !fast[i])
+			plan_for(vm, v, vs);
 		v->parked = (s->meta.parked_mask >> i) & 1;
 	}
 	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
 /* The snapshot hypercall returns the clone's number in this clone; a PC
@@ -194,21 +291,52 @@ static int write_clone_id(struct vm *vm, struct vmm_err *e)
  * the host's time now) whenever MSR_KVM_WALL_CLOCK_NEW is set. Those writes
  * are logged like the guest's, so memory is reset after this, not before
  * (restore_then_reset).
+ * vm_reset (`may_fast`) restores a vCPU that provably ran only ring-3 code
+ * the fast way (vcpu_fast.h): the proof reads the pages written since the
+ * last reset, so the dirty log is harvested first; its drain may be left
+ * to the next KVM_RUN when the pending completion changes nothing; the VM
+ * clock is set only if some vCPU takes the full path or uses kvmclock.
+ * PC guests never take it: for them the order above is unchanged.
  */
-static int restore_machine(struct vm *vm, struct vmm_err *e)
+static int restore_machine(struct vm *vm, bool may_fast, struct reset_stats *st, struct vmm_err *e)
 {
 	struct snapshot *s = vm->snap;
 	int r = 0;
-	for (unsigned i = 0; !r && i < vm->nvcpus; i++)
-		r = vcpu_drain_io(&vm->vcpus[i], e);
-	if (!r) {
+	bool fast[COWVM_MAX_VCPUS] = { false }, any_fast = false;
+	uint64_t t0 = mono_ns();
+	for (unsigned i = 0; !r && i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		fast[i] = may_fast && fast_candidate(vm, v, &s->meta.vcpu[i]);
+		any_fast |= fast[i];
+		/* A fast candidate may leave a completion that writes nothing
+		 * (vcpu_fast.h) to its next KVM_RUN; restore_vcpus drains it if
+		 * the vCPU takes the full path after all. */
+		if (!fast[i] || !vcpu_io_completes_clean(v))
+			r = vcpu_drain_io(v, e);
+	}
+	/* The fast path's proof looks at the pages written since the last
+	 * reset: all of them must be in the GPT first. */
+	if (!r && any_fast)
+		r = vm_harvest_dirty(vm, e);
+	bool all_fast = true, clock = false;
+	for (unsigned i = 0; !r && i < vm->nvcpus; i++) {
+		const struct vcpu_fast_plan *p = fast[i] ? vm->vcpus[i].plan : NULL;
+		fast[i] = p && !plan_voided(vm, p);
+		all_fast &= fast[i];
+		clock |= fast[i] && p->kvmclock;
+	}
+	/* Nothing in a guest that took the fast path reads the VM clock unless
+	 * it enabled kvmclock (vcpu_fast.h). */
+	if (!r && (!all_fast || clock)) {
 		struct kvm_clock_data c = { .clock = s->meta.clock };
 		r = KVM_IOCTL(vm->vm_fd, KVM_SET_CLOCK, &c, e);
 		r = r < 0 ? r : 0;
 	}
 	r = r ?: (s->meta.pc ? pc_state_restore(vm, s->meta.pc, e) : 0);
-	r = r ?: restore_vcpus(vm, s, e);
-	return r ?: (s->meta.pc ? pc_kvmclock_paused(vm, e) : 0);
+	r = r ?: restore_vcpus(vm, s, fast, may_fast, st, e);
+	r = r ?: (s->meta.pc ? pc_kvmclock_paused(vm, e) : 0);
+	st->ns_machine += mono_ns() - t0;
+	return r;
 }
 
 /* After memory is the snapshot's: the per-run fields of the VM object, then
@@ -229,10 +357,10 @@ static int reset_memory(struct vm *vm, struct reset_stats *st, struct vmm_err *e
  * the machine state was restored needs resetting, usually nothing. */
 static int restore_then_reset(struct vm *vm, struct vmm_err *e)
 {
-	int r = restore_machine(vm, e);
+	struct reset_stats st = { 0 };
+	int r = restore_machine(vm, false, &st, e);
 	uint64_t seen = atomic_load(&vm->dirty_seen);
 	r = r ?: vm_harvest_dirty(vm, e);
-	struct reset_stats st = { 0 };
 	if (!r && atomic_load(&vm->dirty_seen) != seen)
 		r = reset_memory(vm, &st, e);
 	return r ?: finish_restore(vm, e);
@@ -291,6 +419,15 @@ int vm_clone(struct vm_pool *pool, struct snapshot *s, const struct clone_opts *
 	vm->cfg.should_stop_ctx = o->should_stop_ctx;
 	vm->cfg.reset_remap_min = o->reset_remap_min ? o->reset_remap_min : RESET_REMAP_MIN_DEFAULT;
 	vm->layout = s->meta.layout;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		/* Whatever this shell ran before (a snapshot since freed may
+		 * have lived at the address of s): nothing is known. */
+		struct vcpu *v = &vm->vcpus[i];
+		v->restored = NULL;
+		if (v->plan)
+			v->plan->key = NULL;
+		v->old_path = o->old_path;
+	}
 	atomic_store(&vm->dirty_seen, 0);
 	/* A pooled shell released clean for s kept its GPT: reset made it
 	 * equal to a fresh gpt_clone of s. */
@@ -415,8 +552,10 @@ int vm_reset(struct vm *vm, struct reset_stats *st, struct vmm_err *e)
 		return vmm_fail(e, -EINVAL, "vm_reset: this VM is not a clone");
 	/* Machine state first: memory is reset after it, so whatever KVM
 	 * wrote into guest memory while restoring is reset too. */
-	int r = restore_machine(vm, e);
+	int r = restore_machine(vm, true, st, e);
+	uint64_t t0 = mono_ns();
 	r = r ?: reset_memory(vm, st, e);
+	st->ns_memory = mono_ns() - t0;
 	return r ?: finish_restore(vm, e);
 }
 
@@ -424,7 +563,8 @@ int vm_reset_copy(struct vm *vm, struct vmm_err *e)
 {
 	if (!vm->snap)
 		return vmm_fail(e, -EINVAL, "vm_reset_copy: this VM is not a clone");
-	int r = restore_machine(vm, e); /* first: see restore_machine */
+	struct reset_stats st = { 0 };
+	int r = restore_machine(vm, false, &st, e); /* first: see restore_machine */
 	r = r ?: vm_harvest_dirty(vm, e); /* empties the log; the GPT is reset whole below */
 	if (r)
 		return r;

@@ -69,6 +69,10 @@ struct clone_opts {
 	unsigned reset_remap_min; /* 0 = RESET_REMAP_MIN_DEFAULT; UINT32_MAX = never */
 	bool (*should_stop)(void *ctx); /* vm_config.should_stop for the clone's runs */
 	void *should_stop_ctx;
+	/* Measurements only: vm_reset restores every vCPU in full, each run
+	 * makes its own timer, pending I/O is always drained first (the path
+	 * before issue 13; vcpu.h, vcpu_fast.h). */
+	bool old_path;
 };
 
 /* A runnable clone of s (pool may be NULL: a new shell, destroyed by
@@ -81,6 +85,10 @@ struct reset_stats {
 	uint64_t pages_copied;    /* copied back from the snapshot */
 	uint64_t chunks_dropped;  /* 2 MiB chunks dropped with MADV_DONTNEED */
 	uint64_t leaves_reshared; /* chunks given the snapshot's leaf again */
+	uint64_t vcpus_fast;      /* vCPUs restored the fast way (vcpu_fast.h) */
+	uint64_t vcpus_full;      /* vCPUs restored in full (vcpu_state_restore) */
+	uint64_t ns_machine;      /* time spent on vCPUs, clock, devices */
+	uint64_t ns_memory;       /* time spent on memory and the GPT */
 };
 /* Bring a stopped clone back to its snapshot: memory, GPT, vCPUs. */
 int vm_reset(struct vm *vm, struct reset_stats *st, struct vmm_err *e);

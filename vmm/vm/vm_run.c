@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 
 #include "kvm_ioctl.h"
 #include "pc_devices.h"
+#include "vcpu_fast.h"
 #include "vm.h"
 
 #define KICK_SIGNAL SIGUSR1
@@ -144,6 +146,26 @@ static void check_halt(struct vm *vm, struct vcpu *v)
 	vm_stop(vm, VM_END_HALT, 0, NULL, "every vCPU halted with interrupts off (guest halt)");
 }
 
+/* A hypercall exit: devices.c will write the result into the block the
+ * guest named. The fast reset must hear of VMM writes onto page tables or
+ * the TSS (vcpu_fast.h): tell every vCPU's plan. PC guests never take the
+ * fast path. */
+static void note_hypercall_write(struct vm *vm, const struct vcpu_exit *x)
+{
+	uint32_t block;
+	if (vm->pc)
+		return;
+	if (x->kind == VCPU_EXIT_MMIO && x->mmio.gpa == COWVM_GPA_DOORBELL && x->mmio.write && x->mmio.len == 4)
+		memcpy(&block, x->mmio.data, 4);
+	else if (x->kind == VCPU_EXIT_IO && x->io.out && x->io.port == COWVM_HC_PORT && x->io.size == 4 &&
+	         x->io.count == 1)
+		memcpy(&block, x->io.data, 4);
+	else
+		return;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_fast_host_write(&vm->vcpus[i], (uint64_t)block + offsetof(struct cowvm_hcall, ret));
+}
+
 /* One vCPU's loop; returns when the VM stops or this vCPU parks. `w` is
  * set when the vCPU runs on the caller's thread (no supervisor). */
 static void run_vcpu(struct vm *vm, struct vcpu *v, struct inline_watch *w)
@@ -152,12 +174,14 @@ static void run_vcpu(struct vm *vm, struct vcpu *v, struct inline_watch *w)
 	struct vcpu_exit x;
 	while (!atomic_load(&vm->stopping)) {
 		if (vcpu_run(v, &x, &err)) {
+			v->tainted = true;
 			vm_stop(vm, VM_END_ERROR, 0, NULL, "vCPU %u: %s", v->index, err.msg);
 			return;
 		}
 		switch (x.kind) {
 		case VCPU_EXIT_IO:
 		case VCPU_EXIT_MMIO:
+			note_hypercall_write(vm, &x);
 			switch (x.kind == VCPU_EXIT_IO ? vm_handle_io(vm, v, &x) : vm_handle_mmio(vm, v, &x)) {
 			case VM_CONTINUE: break;
 			case VM_STOP: return;
@@ -165,7 +189,8 @@ static void run_vcpu(struct vm *vm, struct vcpu *v, struct inline_watch *w)
 			}
 			break;
 		case VCPU_EXIT_HLT:
-			goto park; /* no interrupt source: it would sleep forever */
+			v->tainted = true; /* HLT is CPL 0: the fast reset must not vouch */
+			goto park;         /* no interrupt source: it would sleep forever */
 		case VCPU_EXIT_INTR:
 			if (w)
 				inline_check(vm, w);
@@ -176,23 +201,30 @@ static void run_vcpu(struct vm *vm, struct vcpu *v, struct inline_watch *w)
 			/* Only this thread touches this vCPU's ring while it runs;
 			 * the GPT serialises the faults of all vCPUs (gpt.h). */
 			if (dirty_ring_harvest(&vm->dlog, &v->ring, vm_mark_dirty, vm, NULL, &err)) {
+				v->tainted = true;
 				vm_stop(vm, VM_END_ERROR, 0, NULL, "vCPU %u: harvesting the dirty ring failed: %s",
 				        v->index, atomic_load(&vm->gpt_error) ? strerror(-atomic_load(&vm->gpt_error)) : err.msg);
 				return;
 			}
 			break;
 		case VCPU_EXIT_SHUTDOWN:
+			/* KVM may reinitialise parts of the vCPU on a shutdown
+			 * (SVM: the VMCB): no fast reset after these ends. */
+			v->tainted = true;
 			vm_stop(vm, VM_END_SHUTDOWN, 0, NULL, "guest shut down (triple fault) on vCPU %u", v->index);
 			return;
 		case VCPU_EXIT_FAIL_ENTRY:
+			v->tainted = true;
 			vm_stop(vm, VM_END_ERROR, 0, NULL, "KVM_EXIT_FAIL_ENTRY on vCPU %u: hardware reason %#llx",
 			        v->index, (unsigned long long)x.hw_reason);
 			return;
 		case VCPU_EXIT_INTERNAL_ERROR:
+			v->tainted = true;
 			vm_stop(vm, VM_END_ERROR, 0, NULL, "KVM_EXIT_INTERNAL_ERROR on vCPU %u: suberror %u (%s)",
 			        v->index, x.suberror, internal_suberror(x.suberror));
 			return;
 		case VCPU_EXIT_UNKNOWN:
+			v->tainted = true;
 			vm_stop(vm, VM_END_ERROR, 0, NULL, "unexpected KVM exit reason %u on vCPU %u",
 			        x.raw_reason, v->index);
 			return;
@@ -236,27 +268,70 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
  * the loop can check the timeout and the should_stop hook, which the
  * supervisor thread does otherwise. A tick that arrives outside KVM_RUN is
  * harmless and the next one comes 10 ms later, so none is "lost".
+ *
+ * The timer is the vCPU's, made once for the thread that runs it and
+ * armed and disarmed per run: two system calls per run instead of four
+ * (gettid, timer_create, timer_settime, timer_delete: the old path, still
+ * taken with vcpu.old_path). Threads are told apart by a number handed out
+ * once per thread: a thread id can be reused after a thread exits, and a
+ * timer aimed at a dead thread would never tick.
  */
 #define INLINE_TICK_NS 10000000L
+
+static atomic_ullong thread_numbers;
+static _Thread_local unsigned long long this_thread_number;
+
+static unsigned long long thread_number(void)
+{
+	if (!this_thread_number)
+		this_thread_number = atomic_fetch_add(&thread_numbers, 1) + 1;
+	return this_thread_number;
+}
+
+static int tick_start(struct vcpu *v, struct vmm_err *e)
+{
+	unsigned long long me = thread_number();
+	if (v->old_path || !v->has_tick_timer || v->tick_owner != me) {
+		if (v->has_tick_timer)
+			timer_delete(v->tick_timer);
+		v->has_tick_timer = false;
+		struct sigevent sev;
+		memset(&sev, 0, sizeof(sev));
+		sev.sigev_notify = SIGEV_THREAD_ID;
+		sev.sigev_signo = KICK_SIGNAL;
+		sev._sigev_un._tid = gettid(); /* sigev_notify_thread_id; glibc 2.36 lacks the name */
+		if (timer_create(CLOCK_MONOTONIC, &sev, &v->tick_timer))
+			return vmm_fail(e, -errno, "timer_create for the vCPU watch failed: %s", strerror(errno));
+		v->has_tick_timer = true;
+		v->tick_owner = me;
+	}
+	struct itimerspec its = { .it_interval = { 0, INLINE_TICK_NS }, .it_value = { 0, INLINE_TICK_NS } };
+	timer_settime(v->tick_timer, 0, &its, NULL);
+	return 0;
+}
+
+static void tick_stop(struct vcpu *v)
+{
+	if (v->old_path) {
+		timer_delete(v->tick_timer);
+		v->has_tick_timer = false;
+		return;
+	}
+	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+	timer_settime(v->tick_timer, 0, &off, NULL);
+}
 
 static int run_inline(struct vm *vm, struct vcpu *v, struct vmm_err *e)
 {
 	struct inline_watch w = { .has_deadline = vm->cfg.timeout_ms != 0 };
 	if (w.has_deadline)
 		deadline_after(&w.deadline, vm->cfg.timeout_ms);
-	struct sigevent sev;
-	memset(&sev, 0, sizeof(sev));
-	sev.sigev_notify = SIGEV_THREAD_ID;
-	sev.sigev_signo = KICK_SIGNAL;
-	sev._sigev_un._tid = gettid(); /* sigev_notify_thread_id; glibc 2.36 lacks the name */
-	timer_t timer;
-	if (timer_create(CLOCK_MONOTONIC, &sev, &timer))
-		return vmm_fail(e, -errno, "timer_create for the vCPU watch failed: %s", strerror(errno));
-	struct itimerspec its = { .it_interval = { 0, INLINE_TICK_NS }, .it_value = { 0, INLINE_TICK_NS } };
-	timer_settime(timer, 0, &its, NULL);
+	int r = tick_start(v, e);
+	if (r)
+		return r;
 	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELAXED);
 	run_vcpu(vm, v, &w);
-	timer_delete(timer);
+	tick_stop(v);
 	return 0;
 }
 

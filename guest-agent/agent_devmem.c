@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
@@ -74,6 +75,22 @@ static void vcopy_to(volatile uint8_t *dst, const void *src, size_t len)
 		*dst++ = *s++;
 }
 
+/* The whole [off, off + len) of /dev/mem with pread or pwrite: retried on
+ * EINTR and short transfers; -errno, or -EIO at an unexpected end. */
+static int full_io(int fd, void *buf, size_t len, uint64_t off, bool write)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write ? pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done))
+		                  : pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 static int dm_read(struct agent_transport *t, uint64_t gpa, void *buf, size_t len)
 {
 	struct devmem *d = (struct devmem *)t;
@@ -82,15 +99,7 @@ static int dm_read(struct agent_transport *t, uint64_t gpa, void *buf, size_t le
 		__asm__ volatile("" ::: "memory");
 		return 0;
 	}
-	for (size_t done = 0; done < len;) {
-		ssize_t n = pread(d->fd, (uint8_t *)buf + done, len - done, (off_t)(gpa + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
+	return full_io(d->fd, buf, len, gpa, false);
 }
 
 static int dm_write(struct agent_transport *t, uint64_t gpa, const void *buf, size_t len)
@@ -101,15 +110,7 @@ static int dm_write(struct agent_transport *t, uint64_t gpa, const void *buf, si
 		__asm__ volatile("" ::: "memory");
 		return 0;
 	}
-	for (size_t done = 0; done < len;) {
-		ssize_t n = pwrite(d->fd, (const uint8_t *)buf + done, len - done, (off_t)(gpa + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
+	return full_io(d->fd, (void *)buf, len, gpa, true);
 }
 
 static int dm_ring(struct agent_transport *t, uint64_t block_gpa)

@@ -107,19 +107,28 @@ static int64_t sys(uint64_t nr, uint64_t arg)
 	return r;
 }
 
-int wl_fuzz(const struct workload_env *env)
+/* The workload in two halves, so the same code also builds as a native
+ * AFL++ target (bench/fuzz/native/, bench/fuzz_native.sh): the state a
+ * snapshot captures, then one input from the input buffer. */
+int fuzz_target_prepare(const struct workload_env *env);
+int fuzz_target_input(const struct workload_env *env);
+
+static int fuzz_warm, fuzz_syscalls;
+
+int fuzz_target_prepare(const struct workload_env *env)
 {
 	int bad = 0;
 	const char *target = wl_arg(env, "target");
 	uint64_t mib = wl_arg_u64(env, "mib", 256, &bad);
-	int warm = target && cg_streq(target, "warm"), syscalls = target && cg_streq(target, "syscall");
-	if (bad || !target || (!warm && !syscalls && !cg_streq(target, "parser"))) {
+	fuzz_warm = target && cg_streq(target, "warm");
+	fuzz_syscalls = target && cg_streq(target, "syscall");
+	if (bad || !target || (!fuzz_warm && !fuzz_syscalls && !cg_streq(target, "parser"))) {
 		cg_print("fuzz: target must be parser|warm|syscall\n");
 		return 3;
 	}
 	uint64_t base = (env->heap_base + PAGE - 1) & ~(PAGE - 1);
 	uint64_t avail = env->heap_size - (base - env->heap_base);
-	if (warm) {
+	if (fuzz_warm) {
 		if (!mib || mib > avail >> 20) {
 			cg_print("fuzz: mib must be 1..heap size\n");
 			return 3;
@@ -133,22 +142,33 @@ int wl_fuzz(const struct workload_env *env)
 	 * not map beyond: its last 256 bytes sit right below a guard page. */
 	guard_buf = (volatile uint8_t *)(uintptr_t)(env->out_base + env->out_size - 256);
 	fuzz_cov_init(env->cov_base, env->cov_size);
+	return 0;
+}
 
-	int64_t id = cg_snapshot();
-	(void)id; /* original or clone: both run the input */
-
+int fuzz_target_input(const struct workload_env *env)
+{
 	const volatile struct cowvm_fuzz_input *in = (const volatile struct cowvm_fuzz_input *)(uintptr_t)env->in_base;
 	uint64_t n = in->len;
 	if (n > env->in_size - sizeof(*in))
 		n = env->in_size - sizeof(*in);
 	const volatile uint8_t *d = in->data;
-	if (syscalls) {
+	if (fuzz_syscalls) {
 		for (uint64_t i = 0; i + 3 <= n; i += 3)
 			sys(d[i], (uint64_t)d[i + 1] | (uint64_t)d[i + 2] << 8);
 		return 0;
 	}
-	if (warm)
+	if (fuzz_warm)
 		cg_report("fuzz.warm", warm_lookup(d, n));
 	parse(d, n);
 	return 0;
+}
+
+int wl_fuzz(const struct workload_env *env)
+{
+	int r = fuzz_target_prepare(env);
+	if (r)
+		return r;
+	int64_t id = cg_snapshot();
+	(void)id; /* original or clone: both run the input */
+	return fuzz_target_input(env);
 }

@@ -23,6 +23,7 @@
 #include "pc_devices.h"
 #include "pc_layout.h"
 #include "pc_state.h"
+#include "pc_test_progs.h"
 
 /* x86-64 encodings used below (SDM Vol. 2). */
 #define MOV_EDX(port) 0xba, (uint8_t)((port) & 0xff), (uint8_t)((port) >> 8), 0x00, 0x00
@@ -248,30 +249,11 @@ Test(linux_machine, bad_inputs_are_refused_before_kvm)
 	cr_assert(strstr(e.msg, "at most"), "%s", e.msg);
 }
 
-/* Point the kvmclock wall clock at 0x50000, mask IRQ 2 at the master PIC
- * (IMR 0xfb, KVM's PIC), put 0x5a in COM1's
- * scratch register, ask for a snapshot with a block in the agent window,
- * then print the hypercall's return + '0', COM1's scratch register and a
- * newline, and power off. The original prints "0Z\n", clone N "NZ\n" (a
- * shell whose UART was not restored would print a NUL for the scratch).
- * Assembled with GNU as (x86-64). */
-static const uint8_t prog_snapshot[] = {
-	/* wrmsr MSR_KVM_WALL_CLOCK_NEW = 0x50000: KVM writes the wall clock
-	 * there now and again whenever the MSR is restored, i.e. in every
-	 * clone and reset: memory must be reset after the vCPU state. */
-	0xb9, 0x00, 0x4d, 0x56, 0x4b, 0xb8, 0x00, 0x00, 0x05, 0x00, 0x31, 0xd2, 0x0f, 0x30,
-	0xb0, 0xfb, 0xe6, 0x21,                         /* mov al,0xfb; out 0x21,al */
-	0xba, 0xff, 0x03, 0x00, 0x00, 0xb0, 0x5a, 0xee, /* COM1 SCR = 0x5a */
-	0x48, 0xc7, 0xc7, 0x00, 0x10, 0x0a, 0x00,       /* mov rdi, COWVM_AGENT_HCALL_GPA */
-	0x48, 0xc7, 0x07, 0x10, 0x00, 0x00, 0x00,       /* nr = COWVM_HC_SNAPSHOT */
-	0x48, 0xc7, 0x47, 0x30, 0x00, 0x00, 0x00, 0x00, /* ret = 0 */
-	0xba, 0x00, 0x05, 0x00, 0x00, 0xb8, 0x00, 0x10, 0x0a, 0x00, 0xef, /* out COWVM_HC_PORT, eax */
-	0x8a, 0x47, 0x30, 0x04, 0x30,                   /* al = ret + '0' */
-	0xba, 0xf8, 0x03, 0x00, 0x00, 0xee,             /* to COM1 */
-	0xba, 0xff, 0x03, 0x00, 0x00, 0xec,             /* al = SCR */
-	0xba, 0xf8, 0x03, 0x00, 0x00, 0xee, 0xb0, 0x0a, 0xee, /* SCR, '\n' to COM1 */
-	0xba, 0x00, 0x06, 0x00, 0x00, 0xb0, 0x34, 0xee, 0xf4, /* S5 */
-};
+/* Point the kvmclock wall clock at 0x50000 (memory must be reset after the
+ * vCPU state: KVM rewrites it whenever the MSR is restored), then the
+ * snapshot program of pc_test_progs.h: "0Z\n" in the original, "NZ\n" in
+ * clone N. */
+static const uint8_t prog_snapshot[] = { PC_PROG_WALL_CLOCK_BYTES, PC_PROG_SNAPSHOT_BYTES };
 
 static uint8_t pic_imr(struct vm *vm)
 {

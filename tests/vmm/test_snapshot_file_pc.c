@@ -25,6 +25,7 @@
 #include "kvm_test_util.h"
 #include "pc_layout.h"
 #include "pc_state.h"
+#include "pc_test_progs.h"
 #include "snapfile_test_util.h"
 #include "snapshot.h"
 #include "snapshot_file.h"
@@ -622,24 +623,8 @@ Test(snapshot_file_pc, every_pc_section_byte_changed_is_refused_or_kept)
 
 /* ---- a real PC snapshot on KVM --------------------------------------------- */
 
-/* Mask IRQ 2 at the master PIC, put 0x5a in COM1's scratch register, ask
- * for a snapshot with a block in the agent window, then print the
- * hypercall's return + '0', COM1's scratch register and a newline, and
- * power off (ACPI S5). The original prints "0Z\n", clone N "NZ\n": a clone
- * whose UART state was lost would print a NUL for the scratch. */
-static const uint8_t prog_snapshot[] = {
-	0xb0, 0xfb, 0xe6, 0x21,                         /* mov al,0xfb; out 0x21,al */
-	0xba, 0xff, 0x03, 0x00, 0x00, 0xb0, 0x5a, 0xee, /* COM1 SCR = 0x5a */
-	0x48, 0xc7, 0xc7, 0x00, 0x10, 0x0a, 0x00,       /* mov rdi, COWVM_AGENT_HCALL_GPA */
-	0x48, 0xc7, 0x07, 0x10, 0x00, 0x00, 0x00,       /* nr = COWVM_HC_SNAPSHOT */
-	0x48, 0xc7, 0x47, 0x30, 0x00, 0x00, 0x00, 0x00, /* ret = 0 */
-	0xba, 0x00, 0x05, 0x00, 0x00, 0xb8, 0x00, 0x10, 0x0a, 0x00, 0xef, /* out COWVM_HC_PORT, eax */
-	0x8a, 0x47, 0x30, 0x04, 0x30,                   /* al = ret + '0' */
-	0xba, 0xf8, 0x03, 0x00, 0x00, 0xee,             /* to COM1 */
-	0xba, 0xff, 0x03, 0x00, 0x00, 0xec,             /* al = SCR */
-	0xba, 0xf8, 0x03, 0x00, 0x00, 0xee, 0xb0, 0x0a, 0xee, /* SCR, '\n' to COM1 */
-	0xba, 0x00, 0x06, 0x00, 0x00, 0xb0, 0x34, 0xee, 0xf4, /* S5 */
-};
+/* The program: tests/vmm/pc_test_progs.h ("0Z\n" in the original, "NZ\n" in clone N). */
+static const uint8_t prog_snapshot[] = { PC_PROG_SNAPSHOT_BYTES };
 
 Test(snapshot_file_pc, real_pc_snapshot_through_a_file_clones_like_the_original)
 {

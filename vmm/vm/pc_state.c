@@ -9,13 +9,17 @@
 #include "kvm_ioctl.h"
 #include "pc_devices.h"
 
-static int irqchip(struct vm *vm, unsigned long req, struct kvm_irqchip *c, uint32_t id, struct vmm_err *e)
+/* The three in-kernel interrupt controllers, in KVM's chip_id order. */
+static int get_chips(struct vm *vm, struct pc_state *s, struct vmm_err *e)
 {
-	if (req == KVM_GET_IRQCHIP)
-		c->chip_id = id;
-	int r = req == KVM_GET_IRQCHIP ? KVM_IOCTL(vm->vm_fd, KVM_GET_IRQCHIP, c, e)
-	                               : KVM_IOCTL(vm->vm_fd, KVM_SET_IRQCHIP, c, e);
-	return r < 0 ? r : 0;
+	struct kvm_irqchip *c[3] = { &s->pic_master, &s->pic_slave, &s->ioapic };
+	for (uint32_t id = 0; id < 3; id++) {
+		c[id]->chip_id = id; /* KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE, _IOAPIC */
+		int r = KVM_IOCTL(vm->vm_fd, KVM_GET_IRQCHIP, c[id], e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 int pc_state_save(struct vm *vm, struct pc_state *s, struct vmm_err *e)
@@ -23,9 +27,7 @@ int pc_state_save(struct vm *vm, struct pc_state *s, struct vmm_err *e)
 	if (!vm->pc)
 		return vmm_fail(e, -EINVAL, "not a PC guest");
 	memset(s, 0, sizeof(*s));
-	int r = irqchip(vm, KVM_GET_IRQCHIP, &s->pic_master, KVM_IRQCHIP_PIC_MASTER, e);
-	r = r ?: irqchip(vm, KVM_GET_IRQCHIP, &s->pic_slave, KVM_IRQCHIP_PIC_SLAVE, e);
-	r = r ?: irqchip(vm, KVM_GET_IRQCHIP, &s->ioapic, KVM_IRQCHIP_IOAPIC, e);
+	int r = get_chips(vm, s, e);
 	if (!r) {
 		int x = KVM_IOCTL(vm->vm_fd, KVM_GET_PIT2, &s->pit, e);
 		r = x < 0 ? x : 0;
@@ -50,8 +52,10 @@ int pc_state_restore(struct vm *vm, const struct pc_state *s, struct vmm_err *e)
 		                s->pic_master.chip_id, s->pic_slave.chip_id, s->ioapic.chip_id);
 	struct kvm_irqchip c[3] = { s->pic_master, s->pic_slave, s->ioapic };
 	int r = 0;
-	for (int i = 0; !r && i < 3; i++)
-		r = irqchip(vm, KVM_SET_IRQCHIP, &c[i], 0, e);
+	for (int i = 0; !r && i < 3; i++) {
+		int x = KVM_IOCTL(vm->vm_fd, KVM_SET_IRQCHIP, &c[i], e);
+		r = x < 0 ? x : 0;
+	}
 	if (!r) {
 		struct kvm_pit_state2 pit = s->pit;
 		int x = KVM_IOCTL(vm->vm_fd, KVM_SET_PIT2, &pit, e);

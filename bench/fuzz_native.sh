@@ -151,7 +151,9 @@ if command -v gnuplot >/dev/null; then
 		printf "plot "
 		col=2
 		for v in "${variants[@]}"; do
-			printf "'%s' using 0:%d:xtic(1) with linespoints lw 2 title '%s', " "$dat" "$col" "$v"
+			style="lw 2"
+			[ "$v" = cowvm-old ] && style="lw 2 dt 2"
+			printf "'%s' using 0:%d:xtic(1) with linespoints %s title '%s', " "$dat" "$col" "$style" "$v"
 			col=$((col + 1))
 		done | sed 's/, $//'
 		echo

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -280,7 +281,15 @@ static const char *cowvm_bin(void)
 	return b;
 }
 
+static void fsrv_start_env(struct fsrv *s, const char *input_path, char **envp);
+
 static void fsrv_start(struct fsrv *s, const char *input_path)
+{
+	char *envp[] = { NULL };
+	fsrv_start_env(s, input_path, envp);
+}
+
+static void fsrv_start_env(struct fsrv *s, const char *input_path, char **envp)
 {
 	int ctl[2], st[2];
 	/* O_CLOEXEC: the child keeps only the dup2'd 198/199, so closing our
@@ -293,7 +302,6 @@ static void fsrv_start(struct fsrv *s, const char *input_path)
 	posix_spawn_file_actions_adddup2(&fa, st[1], 199);
 	char *argv[] = { (char *)"cowvm", (char *)"fuzz-target", (char *)"--target", (char *)"parser",
 	                 (char *)"--timeout", (char *)"20000", (char *)input_path, NULL };
-	char *envp[] = { NULL };
 	cr_assert_eq(posix_spawn(&s->pid, cowvm_bin(), &fa, NULL, argv, envp), 0);
 	posix_spawn_file_actions_destroy(&fa);
 	close(ctl[0]);
@@ -408,6 +416,51 @@ Test(forkserver, protocol_statuses_and_timeout_kill, .timeout = 120)
 	usleep(50000);
 	cr_assert_neq(kill((pid_t)pid2, 0), 0, "the sentinel outlived the forkserver");
 	close(s.st);
+	unlink(path);
+}
+
+/* afl-fuzz run with a small AFL_MAP_SIZE first probes the target's map
+ * size with a large AFL_MAP_SIZE in the environment but hands it a shm of
+ * the small size: cowvm must use (and announce) only what the segment
+ * holds. Before, it mapped 64 KiB over a 4 KiB segment and the guest's
+ * coverage stores failed KVM_RUN with EFAULT. */
+Test(forkserver, coverage_map_never_exceeds_afls_shm, .timeout = 120)
+{
+	REQUIRE_KVM();
+	int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	cr_assert_geq(id, 0);
+	char path[] = "/tmp/cowvm-fsrv-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	char shm_env[64];
+	snprintf(shm_env, sizeof(shm_env), "__AFL_SHM_ID=%d", id);
+	char *envp[] = { shm_env, (char *)"AFL_MAP_SIZE=8000000", NULL };
+	struct fsrv s;
+	fsrv_start_env(&s, path, envp);
+	uint32_t hello = rd(&s);
+	cr_assert_eq(((hello & 0x00fffffe) >> 1) + 1, 4096, "announced map size %u, the shm holds 4096",
+	             ((hello & 0x00fffffe) >> 1) + 1);
+	uint32_t zero = 0;
+	for (int i = 0; i < 3; i++) {
+		put_input(path, "FUZZWRIT", 8);
+		cr_assert_eq(write(s.ctl, &zero, 4), 4);
+		rd(&s); /* pid */
+		cr_assert_eq((int32_t)rd(&s), 0, "run %d did not exit 0", i);
+	}
+	uint8_t *map = shmat(id, NULL, 0);
+	cr_assert_neq(map, (void *)-1);
+	unsigned bits = 0;
+	for (unsigned i = 0; i < 4096; i++)
+		bits += map[i] != 0;
+	cr_assert_gt(bits, 0, "no coverage reached the 4 KiB map");
+	shmdt(map);
+	close(s.ctl);
+	int ws;
+	cr_assert_eq(waitpid(s.pid, &ws, 0), s.pid);
+	cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "forkserver ended with %#x", ws);
+	close(s.st);
+	shmctl(id, IPC_RMID, NULL);
 	unlink(path);
 }
 

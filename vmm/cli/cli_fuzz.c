@@ -382,6 +382,19 @@ int cli_fuzz_target(int argc, char **argv)
 			return COWVM_EXIT_VMM_ERROR;
 		}
 		cov = p;
+		/* Never map more than the segment holds: when the user sets a
+		 * small AFL_MAP_SIZE, afl-fuzz still probes the target with a
+		 * large one in the environment but the shm it gives is small,
+		 * and guest writes past its end would fail KVM_RUN (EFAULT). */
+		struct shmid_ds ds;
+		if (!shmctl(atoi(shm_id), IPC_STAT, &ds) && ds.shm_segsz / 4096 * 4096 < map_size)
+			map_size = ds.shm_segsz / 4096 * 4096;
+		if (!map_size) {
+			fprintf(stderr, "cowvm fuzz-target: AFL's coverage map (__AFL_SHM_ID=%s) is smaller than 4 KiB\n",
+			        shm_id);
+			shmdt(p);
+			return COWVM_EXIT_USAGE;
+		}
 	} else {
 		cov = own = local_map(map_size);
 	}

@@ -448,8 +448,10 @@ static int tsc_skew(int fd, int64_t *skew, struct vmm_err *e)
 #define TSC_PROBE_SHIFT (1ull << 40)      /* ~400 s at 2.6 GHz */
 #define TSC_PROBE_SLACK (1ll << 36)       /* the reads are a few us apart */
 
-/* Move the vCPU's TSC offset by TSC_PROBE_SHIFT and see whether KVM's
- * IA32_TSC moves with it. The caller sets the TSC right after. */
+/* Move the vCPU's TSC offset by TSC_PROBE_SHIFT, see whether KVM's
+ * IA32_TSC moves with it, and move it back. A failed ioctl is reported
+ * (the reset fails, like any other) and the probe is made again next time;
+ * the caller sets the TSC right after anyway. */
 static int probe_tsc_offset(struct vcpu *v, struct vmm_err *e)
 {
 	uint64_t off = 0;
@@ -463,8 +465,10 @@ static int probe_tsc_offset(struct vcpu *v, struct vmm_err *e)
 	off += TSC_PROBE_SHIFT;
 	r = KVM_IOCTL(v->fd, KVM_SET_DEVICE_ATTR, &a, e);
 	r = r < 0 ? r : tsc_skew(v->fd, &after, e);
-	if (r < 0)
-		return r;
+	off -= TSC_PROBE_SHIFT;
+	int back = KVM_IOCTL(v->fd, KVM_SET_DEVICE_ATTR, &a, r < 0 ? NULL : e);
+	if (r < 0 || back < 0)
+		return r < 0 ? r : back;
 	int64_t moved = after - before - (int64_t)TSC_PROBE_SHIFT;
 	v->tsc_follows_offset = moved > -TSC_PROBE_SLACK && moved < TSC_PROBE_SLACK ? 1 : 2;
 	return 0;

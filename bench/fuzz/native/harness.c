@@ -39,7 +39,7 @@ static ssize_t stdin_len;
 #define __AFL_FUZZ_TESTCASE_BUF stdin_buf
 #define __AFL_FUZZ_TESTCASE_LEN (stdin_len < 0 ? 0 : stdin_len)
 #define __AFL_LOOP(n) (loop_once++ == 0)
-static int loop_once;
+static int loop_once __attribute__((unused));
 #endif
 
 __AFL_FUZZ_INIT();

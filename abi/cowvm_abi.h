@@ -130,7 +130,7 @@ struct cowvm_msg {
 #define COWVM_AGENT_OUT_GPA    0x0b2000ull /* output buffer: response, COWVM_IOBUF_SIZE */
 #define COWVM_AGENT_END        0x0c2000ull
 #define COWVM_AGENT_MAGIC      0x544741564d574f43ull /* "COWVMAGT" */
-#define COWVM_AGENT_VERSION    1u
+#define COWVM_AGENT_VERSION    2u /* 2: cov_gpa/cov_size (kernel fuzzing) */
 #define COWVM_AGENT_RANDOM     32u
 
 struct cowvm_agent_info {
@@ -145,6 +145,11 @@ struct cowvm_agent_info {
 	                            * agent polls it to see it was cloned */
 	int64_t host_realtime_ns;  /* the host's CLOCK_REALTIME then */
 	uint8_t random[COWVM_AGENT_RANDOM]; /* fresh host randomness (getrandom) */
+	/* Fuzzing (cowvm fuzz-target --kernel): the AFL++ coverage map, a
+	 * memslot at COWVM_GPA_COVERAGE outside the e820 RAM (the agent maps
+	 * it from /dev/mem); cov_size 0: no map, not fuzzing. The input
+	 * buffer then holds one struct cowvm_fuzz_input per run. */
+	uint64_t cov_gpa, cov_size;
 };
 
 /* ---- exit codes of `cowvm run` --------------------------------------------- */

@@ -14,6 +14,9 @@
  *                     transport and struct agent_sys
  *   agent_sys.c       the real struct agent_sys (entropy pool, clock)
  *   agent_devmem.c    the real transport: /dev/mem and port I/O
+ *   agent_cov.c       fuzz input framing, KCOV PCs to AFL edges (pure)
+ *   agent_fuzz.c      the fuzz command: KCOV, the AFL map, the snapshot, one
+ *                     system-call program per run (sysprog.h)
  *   cowvm-agent.c     main
  *
  * Every function returns 0 (or a count) or a negative errno; none exits.
@@ -50,6 +53,7 @@ enum agent_cmd {
 	AGENT_CMD_INFO,
 	AGENT_CMD_REPORT,
 	AGENT_CMD_EXIT,
+	AGENT_CMD_FUZZ,
 };
 
 struct agent_args {
@@ -184,6 +188,21 @@ int agent_check_window(struct agent_ctx *c, struct cowvm_agent_info *info);
 uint64_t agent_warm_word(uint64_t page);
 int agent_warm_build(uint64_t mib, uint8_t **mem);
 int agent_warm_check(const uint8_t *mem, uint64_t mib);
+
+/* ---- kernel fuzzing (agent_cov.c pure, agent_fuzz.c real) ----------------- */
+/* Counts the edges of the PC sequence pcs[0..n) into map (size bytes; any
+ * size, power of two or not), AFL-style: map[id(pc) ^ (id(prev) >> 1)]++. */
+void agent_cov_edges(const uint64_t *pcs, size_t n, volatile uint8_t *map, size_t size);
+/* The struct cowvm_fuzz_input in an input buffer of `size` bytes: *data
+ * and *len name its bytes. -EMSGSIZE: buffer smaller than the header;
+ * -EBADMSG: the length runs past the buffer. */
+int agent_fuzz_input(const uint8_t *buf, size_t size, const uint8_t **data, size_t *len);
+/* KCOV buffer: program counters kept per run (more are dropped by KCOV). */
+#define AGENT_KCOV_WORDS (1u << 18)
+/* The agent's own fds (KCOV, /dev/mem) move to this number and up, which a
+ * program may not close or replace (sysprog policy). */
+#define AGENT_FD_RESERVED 900
+int agent_cmd_fuzz(struct agent_ctx *c);
 
 /* ---- the real transport (agent_devmem.c) ------------------------------------ */
 /* Opens /dev/mem and maps the window (pread/pwrite if mmap is refused).

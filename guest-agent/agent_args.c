@@ -20,6 +20,10 @@ const char agent_usage[] =
 	"        /bin/sh -c (at most SEC seconds, default 60), put its output in the\n"
 	"        output buffer and on the console, report clone=N and status=S, end\n"
 	"        the VM with status S. Without snapshots (-ENOSYS) serve as clone 0.\n"
+	"  fuzz  kernel fuzzing under `cowvm fuzz-target --kernel`: turn KCOV on,\n"
+	"        map cowvm's AFL map, ask for a snapshot; then (every run) run the\n"
+	"        input buffer's system-call program (docs/sysprog.md), count its\n"
+	"        kernel coverage into the map as AFL edges, end the VM with status 0\n"
 	"  info  print the agent info page\n"
 	"  report KEY VALUE\n"
 	"        one COWVM_HC_REPORT (KEY 1..63 bytes; VALUE decimal, 0x hex or -N)\n"
@@ -133,7 +137,7 @@ int agent_parse_args(int argc, char *const argv[], struct agent_args *a, char *e
 	if (errlen)
 		err[0] = 0;
 	if (argc < 2 || !argv[1])
-		return fail(err, errlen, "a command is missing (serve, info, report, exit, help)");
+		return fail(err, errlen, "a command is missing (serve, fuzz, info, report, exit, help)");
 	const char *cmd = argv[1];
 	int nargs = argc - 2;
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
@@ -143,6 +147,12 @@ int agent_parse_args(int argc, char *const argv[], struct agent_args *a, char *e
 	if (!strcmp(cmd, "serve")) {
 		a->cmd = AGENT_CMD_SERVE;
 		return parse_serve(argc, argv, 2, a, err, errlen);
+	}
+	if (!strcmp(cmd, "fuzz")) {
+		if (nargs)
+			return fail(err, errlen, "fuzz takes no arguments");
+		a->cmd = AGENT_CMD_FUZZ;
+		return 0;
 	}
 	if (!strcmp(cmd, "info")) {
 		if (nargs)
@@ -173,5 +183,5 @@ int agent_parse_args(int argc, char *const argv[], struct agent_args *a, char *e
 		a->cmd = AGENT_CMD_EXIT;
 		return 0;
 	}
-	return fail(err, errlen, "unknown command '%s' (serve, info, report, exit, help)", cmd);
+	return fail(err, errlen, "unknown command '%s' (serve, fuzz, info, report, exit, help)", cmd);
 }

@@ -242,7 +242,8 @@ int agent_cmd_info(struct agent_ctx *c, FILE *out)
 	fprintf(out, "random           ");
 	for (unsigned i = 0; i < COWVM_AGENT_RANDOM; i++)
 		fprintf(out, "%02x", info.random[i]);
-	fprintf(out, "\ntransport        %s\n", c->t->name);
+	fprintf(out, "\ncoverage         %#" PRIx64 " + %#" PRIx64 "\n", info.cov_gpa, info.cov_size);
+	fprintf(out, "transport        %s\n", c->t->name);
 	fflush(out);
 	return agent_check_window(c, &info);
 }

@@ -30,6 +30,8 @@
  *       S: the command's exit status, 128+N for signal N, 124 time limit,
  *       125 malformed request (no NUL in the buffer), 127 no /bin/sh;
  *       an empty command is status 0 with an empty response.
+ *   fuzz                 kernel fuzzing (agent_fuzz.c): KCOV, the AFL map,
+ *                        snapshot, one system-call program per run
  *   info                 the info page's fields
  *   report KEY VALUE     one COWVM_HC_REPORT
  *   exit STATUS          COWVM_HC_EXIT(STATUS)
@@ -63,6 +65,8 @@ int main(int argc, char **argv)
 	switch (a.cmd) {
 	case AGENT_CMD_SERVE:
 		return agent_cmd_serve(&c, &a);
+	case AGENT_CMD_FUZZ:
+		return agent_cmd_fuzz(&c);
 	case AGENT_CMD_INFO:
 		return agent_cmd_info(&c, stdout);
 	case AGENT_CMD_REPORT:

@@ -129,10 +129,10 @@ Test(agent_args, report_exit_info_help)
 	cr_assert_eq(PARSE("-h"), 0);
 	cr_assert_eq(a.cmd, AGENT_CMD_HELP);
 	cr_assert_eq(PARSE("bogus"), -EINVAL);
-	cr_assert_str_eq(err, "unknown command 'bogus' (serve, info, report, exit, help)");
+	cr_assert_str_eq(err, "unknown command 'bogus' (serve, fuzz, info, report, exit, help)");
 	char *const none[] = { "cowvm-agent", NULL };
 	cr_assert_eq(agent_parse_args(1, none, &a, err, sizeof(err)), -EINVAL);
-	cr_assert_str_eq(err, "a command is missing (serve, info, report, exit, help)");
+	cr_assert_str_eq(err, "a command is missing (serve, fuzz, info, report, exit, help)");
 }
 
 Test(agent_args, strict_u64)
@@ -176,9 +176,9 @@ Test(agent_frame, info_check)
 	cr_assert_eq(agent_info_check(&i, err, sizeof(err)), -ENODEV);
 	cr_assert_str_eq(err, "not running under cowvm (no agent info page at 0xa0000: magic 0xffffffffffffffff)");
 	i = good_info();
-	i.version = 2;
+	i.version = 1;
 	cr_assert_eq(agent_info_check(&i, err, sizeof(err)), -EPROTO);
-	cr_assert_str_eq(err, "agent info page version 2, this agent speaks 1");
+	cr_assert_str_eq(err, "agent info page version 1, this agent speaks 2");
 
 	i = good_info();
 	i.in_gpa = COWVM_AGENT_HCALL_GPA; /* over the hypercall page */
@@ -753,6 +753,7 @@ Test(agent_cmds, info_without_cowvm)
 		"generation       18446744073709551615\n"
 		"host_realtime_ns -1\n"
 		"random           ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n"
+		"coverage         0xffffffffffffffff + 0xffffffffffffffff\n"
 		"transport        mock\n");
 	free(txt);
 	cr_assert_str_eq(env_log(&e),
@@ -784,7 +785,7 @@ Test(agent_cmds, info_report_exit)
 	fclose(out);
 	cr_assert_str_eq(txt,
 		"magic            0x544741564d574f43\n"
-		"version          1\n"
+		"version          2\n"
 		"ncpus            2\n"
 		"input            0xa2000 + 0x10000\n"
 		"output           0xb2000 + 0x10000\n"
@@ -792,6 +793,7 @@ Test(agent_cmds, info_report_exit)
 		"generation       4\n"
 		"host_realtime_ns 1764614400123456789\n"
 		"random           01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da\n"
+		"coverage         0 + 0\n"
 		"transport        mock\n");
 	free(txt);
 	cr_assert_eq(e.m->ncalls, 0);
@@ -838,4 +840,111 @@ Test(agent_binary, static_x86_64_executable)
 	}
 	cr_assert_gt(loads, 0);
 	close(fd);
+}
+
+/* ---- kernel fuzzing: edges and input framing (agent_cov.c) ------------------------ */
+/* The id of a PC, written out independently of agent_cov.c (Murmur3's
+ * 64-bit finaliser, as its comment says). */
+static uint64_t spec_id(uint64_t x, uint64_t size)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x % size;
+}
+
+#define COV_SIZE 65536u
+static uint8_t covmap[COV_SIZE + 64];
+
+static unsigned nonzero(const uint8_t *m, size_t n)
+{
+	unsigned k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += m[i] != 0;
+	return k;
+}
+
+Test(agent_cov, one_pc_is_one_edge_from_zero)
+{
+	memset(covmap, 0, sizeof(covmap));
+	uint64_t pc = 0xffffffff81234567ull;
+	agent_cov_edges(&pc, 1, covmap, COV_SIZE);
+	cr_assert_eq(nonzero(covmap, sizeof(covmap)), 1);
+	cr_assert_eq(covmap[spec_id(pc, COV_SIZE)], 1);
+}
+
+Test(agent_cov, edges_follow_afl_prev_shift)
+{
+	memset(covmap, 0, sizeof(covmap));
+	uint64_t a = 0xffffffff81000010ull, b = 0xffffffff81000020ull;
+	uint64_t ab[] = { a, b }, ba[] = { b, a };
+	agent_cov_edges(ab, 2, covmap, COV_SIZE);
+	uint64_t ia = spec_id(a, COV_SIZE), ib = spec_id(b, COV_SIZE);
+	cr_assert_eq(covmap[ia], 1);
+	cr_assert_eq(covmap[ib ^ (ia >> 1)], 1);
+	cr_assert_eq(nonzero(covmap, sizeof(covmap)), 2);
+	/* B then A: other edges (the direction counts). */
+	agent_cov_edges(ba, 2, covmap, COV_SIZE);
+	cr_assert_eq(covmap[ib], 1);
+	cr_assert_eq(covmap[ia ^ (ib >> 1)], 1);
+	cr_assert_eq(nonzero(covmap, sizeof(covmap)), 4);
+}
+
+Test(agent_cov, counters_wrap_like_afls)
+{
+	memset(covmap, 0, sizeof(covmap));
+	uint64_t pc = 0xffffffff81000abcull;
+	for (int i = 0; i < 257; i++)
+		agent_cov_edges(&pc, 1, covmap, COV_SIZE);
+	cr_assert_eq(covmap[spec_id(pc, COV_SIZE)], 1);
+}
+
+Test(agent_cov, odd_map_size_stays_inside)
+{
+	memset(covmap, 0, sizeof(covmap));
+	uint64_t pcs[4096];
+	for (unsigned i = 0; i < 4096; i++)
+		pcs[i] = 0xffffffff81000000ull + 13ull * i;
+	size_t size = 12288; /* 3 pages: AFL_MAP_SIZE need not be a power of two */
+	agent_cov_edges(pcs, 4096, covmap, size);
+	cr_assert_eq(nonzero(covmap + size, sizeof(covmap) - size), 0, "a store past the map");
+	cr_assert_gt(nonzero(covmap, size), 1000);
+	agent_cov_edges(pcs, 4096, covmap, 0); /* no map: nothing, no division by 0 */
+}
+
+Test(agent_cov, fuzz_input_framing)
+{
+	uint8_t buf[64] = { 0 };
+	const uint8_t *d;
+	size_t len;
+	uint64_t n = 56;
+	memcpy(buf, &n, 8);
+	cr_assert_eq(agent_fuzz_input(buf, sizeof(buf), &d, &len), 0);
+	cr_assert_eq(d, buf + 8);
+	cr_assert_eq(len, 56);
+	n = 57;
+	memcpy(buf, &n, 8);
+	cr_assert_eq(agent_fuzz_input(buf, sizeof(buf), &d, &len), -EBADMSG);
+	n = UINT64_MAX;
+	memcpy(buf, &n, 8);
+	cr_assert_eq(agent_fuzz_input(buf, sizeof(buf), &d, &len), -EBADMSG);
+	cr_assert_eq(agent_fuzz_input(buf, 7, &d, &len), -EMSGSIZE);
+	n = 0;
+	memcpy(buf, &n, 8);
+	cr_assert_eq(agent_fuzz_input(buf, 8, &d, &len), 0);
+	cr_assert_eq(len, 0);
+}
+
+Test(agent_args, fuzz_takes_no_arguments)
+{
+	struct agent_args a;
+	char err[200];
+	char *ok[] = { "cowvm-agent", "fuzz", NULL };
+	cr_assert_eq(agent_parse_args(2, ok, &a, err, sizeof(err)), 0);
+	cr_assert_eq(a.cmd, AGENT_CMD_FUZZ);
+	char *bad[] = { "cowvm-agent", "fuzz", "x", NULL };
+	cr_assert_eq(agent_parse_args(3, bad, &a, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "fuzz takes no arguments");
 }

@@ -28,6 +28,8 @@ struct stat;
  * else (cli_read_file's checks, for callers that read into their own
  * buffer). */
 int cli_open_regular(const char *path, struct stat *st, char *why, size_t whylen);
+/* Largest bzImage `--kernel` reads. */
+#define CLI_KERNEL_FILE_MAX (256u << 20)
 int cli_read_file(const char *path, size_t max, unsigned flags, void **buf, size_t *len,
                   char *why, size_t whylen);
 /* Whether a snapshot can be saved to path (before the guest runs): path is

@@ -44,6 +44,7 @@
 
 #include "cli.h"
 #include "fuzz.h"
+#include "pc_layout.h"
 #include "size_parse.h"
 
 #define FORKSRV_CTL 198
@@ -60,8 +61,10 @@ void cli_fuzz_usage(FILE *f)
 	fprintf(f,
 	        "usage: cowvm fuzz-target --target T [--mem SIZE] [--mib N] [--reset-mode M]\n"
 	        "                         [--timeout MS] [FILE]\n"
-	        "       cowvm replay --target T [--mem SIZE] [--mib N] [--reset-mode M]\n"
-	        "                    [--timeout MS] FILE...\n"
+	        "       cowvm fuzz-target --kernel BZIMAGE --initrd FILE [--cmdline STR]\n"
+	        "                         [--mem SIZE] [--reset-mode M] [--timeout MS]\n"
+	        "                         [--console-dir DIR] [FILE]\n"
+	        "       cowvm replay (--target T | --kernel BZIMAGE --initrd FILE ...) FILE...\n"
 	        "\n"
 	        "fuzz-target runs a guest-stub fuzz target as an AFL++ forkserver target:\n"
 	        "  afl-fuzz -i seeds -o out -- cowvm fuzz-target --target parser @@\n"
@@ -74,12 +77,27 @@ void cli_fuzz_usage(FILE *f)
 	        "replay reruns inputs and prints one line each, with the exception report\n"
 	        "of a crash; it exits 1 if any input crashed.\n"
 	        "\n"
+	        "With --kernel, the Linux kernel is fuzzed (docs/fuzzing.md, \"Fuzzing the\n"
+	        "Linux kernel\"): its initramfs runs `cowvm-agent fuzz`, which turns KCOV on\n"
+	        "and asks for the snapshot; every input is a system-call program\n"
+	        "(docs/sysprog.md) run in the guest reset to it, its kernel coverage\n"
+	        "counted into AFL's map. A kernel oops, BUG, WARN or panic reboots the\n"
+	        "guest: a crash (SIGSEGV); replay prints the crash's console text.\n"
+	        "\n"
 	        "  --target T        parser | warm | syscall (see docs/fuzzing.md)\n"
-	        "  --mem SIZE        guest RAM (default 64M, 512M for warm)\n"
+	        "  --kernel PATH     a bzImage with KCOV (tools/fuzz_kernel.sh builds one)\n"
+	        "  --initrd PATH     its initramfs, whose init runs `cowvm-agent fuzz`\n"
+	        "  --cmdline STR     the kernel command line (default \"" FUZZ_LINUX_CMDLINE "\")\n"
+	        "  --console-dir DIR fuzz-target: keep the console text of every crashing\n"
+	        "                    input in DIR/crash-HASH.txt (HASH: FNV-1a of the input)\n"
+	        "  --mem SIZE        guest RAM (default 64M, 512M for warm, 256M for a kernel)\n"
 	        "  --mib N           warm state of the warm target in MiB (default 256)\n"
 	        "  --reset-mode M    cow (default: copy back dirtied pages) | fresh (new\n"
-	        "                    KVM VM per input) | copy (copy all RAM back)\n"
-	        "  --timeout MS      per-input limit (default 1000). Under AFL there is none\n"
+	        "                    KVM VM per input) | copy (copy all RAM back; targets\n"
+	        "                    only) | boot (a kernel booted afresh per input: the\n"
+	        "                    cold-boot baseline)\n"
+	        "  --timeout MS      per-input limit (default 1000, 10000 for a kernel;\n"
+	        "                    booting a kernel to its snapshot may take 600 s). Under AFL there is none\n"
 	        "                    unless given: AFL's -t decides, and a run this limit\n"
 	        "                    stops is reported only once AFL's own timer fires\n"
 	        "                    (so AFL files it under hangs/, not crashes/)\n"
@@ -187,7 +205,40 @@ struct opts {
 	struct fuzz_config fc;
 	int first_file;    /* index of the first FILE in argv */
 	bool timeout_set;  /* --timeout given */
+	const char *kernel_path, *initrd_path, *console_dir;
+	void *kernel, *initrd; /* the files' bytes (opts_free) */
 };
+
+static void opts_free(struct opts *o)
+{
+	free(o->kernel);
+	free(o->initrd);
+	o->kernel = o->initrd = NULL;
+}
+
+/* --kernel and --initrd into o->fc: 0, or an exit code after a message. */
+static int read_kernel_files(const char *cmd, struct opts *o)
+{
+	char why[300];
+	if (!o->kernel_path)
+		return o->initrd_path || o->fc.cmdline ? cli_usage_error(cmd, "%s", "--initrd and --cmdline need --kernel") : 0;
+	if (o->fc.target)
+		return cli_usage_error(cmd, "%s", "--target and --kernel exclude each other");
+	if (!o->initrd_path)
+		return cli_usage_error(cmd, "%s", "--kernel needs --initrd (an initramfs that runs `cowvm-agent fuzz`)");
+	if (cli_read_file(o->kernel_path, CLI_KERNEL_FILE_MAX, 0, &o->kernel, &o->fc.kernel_len, why, sizeof(why))) {
+		fprintf(stderr, "cowvm %s: cannot read kernel '%s': %s\n", cmd, o->kernel_path, why);
+		return COWVM_EXIT_USAGE;
+	}
+	if (cli_read_file(o->initrd_path, PC_MEM_MAX, 0, &o->initrd, &o->fc.initrd_len, why, sizeof(why))) {
+		fprintf(stderr, "cowvm %s: cannot read initrd '%s': %s\n", cmd, o->initrd_path, why);
+		opts_free(o);
+		return COWVM_EXIT_USAGE;
+	}
+	o->fc.kernel = o->kernel;
+	o->fc.initrd = o->initrd;
+	return 0;
+}
 
 static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, int *code)
 {
@@ -195,6 +246,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 		{ "target", required_argument, 0, 't' },  { "mem", required_argument, 0, 'm' },
 		{ "mib", required_argument, 0, 'b' },     { "reset-mode", required_argument, 0, 'r' },
 		{ "timeout", required_argument, 0, 'T' }, { "help", no_argument, 0, 'h' },
+		{ "kernel", required_argument, 0, 'k' },  { "initrd", required_argument, 0, 'i' },
+		{ "cmdline", required_argument, 0, 'l' }, { "console-dir", required_argument, 0, 'c' },
 		{ 0, 0, 0, 0 },
 	};
 	memset(o, 0, sizeof(*o));
@@ -228,6 +281,14 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 			o->fc.timeout_ms = v;
 			o->timeout_set = true;
 			break;
+		case 'k': o->kernel_path = optarg; break;
+		case 'i': o->initrd_path = optarg; break;
+		case 'l': o->fc.cmdline = optarg; break;
+		case 'c':
+			if (strcmp(cmd, "fuzz-target"))
+				return *code = cli_usage_error(cmd, "%s", "--console-dir is for fuzz-target"), -1;
+			o->console_dir = optarg;
+			break;
 		case 'h':
 			cli_fuzz_usage(stdout);
 			return *code = 0, -1;
@@ -235,14 +296,23 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 			return *code = cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]), -1;
 		}
 	}
-	if (!o->fc.target)
-		return *code = cli_usage_error(cmd, "%s", "--target is required"), -1;
+	if (!o->fc.target && !o->kernel_path)
+		return *code = cli_usage_error(cmd, "%s", "--target or --kernel is required"), -1;
+	if (o->console_dir) {
+		struct stat st;
+		if (stat(o->console_dir, &st) || !S_ISDIR(st.st_mode))
+			return *code = cli_usage_error(cmd, "--console-dir '%s' is not a folder", o->console_dir), -1;
+	}
+	if ((*code = read_kernel_files(cmd, o)))
+		return -1;
 	const char *old = getenv("COWVM_FUZZ_OLD_PATH");
 	o->fc.old_path = old && *old && strcmp(old, "0");
 	/* Refuse here what the guest would refuse before its snapshot. */
 	struct vmm_err err;
-	if (fuzz_config_resolve(&o->fc, &err))
+	if (fuzz_config_resolve(&o->fc, &err)) {
+		opts_free(o);
 		return *code = cli_usage_error(cmd, "%s", err.msg), -1;
+	}
 	o->first_file = optind;
 	return 0;
 }
@@ -282,12 +352,77 @@ static int read_path(const char *path, uint8_t *buf, uint64_t max, uint64_t *len
 	return r;
 }
 
-static void describe(const struct vm_result *res, int status, char *buf, size_t n)
+/* The first line of a Linux crash report in the console ("BUG: kernel NULL
+ * pointer dereference, ...", "Kernel panic - ..."), or NULL. */
+static const char *crash_headline(const char *con, size_t len, char *out, size_t n)
 {
+	static const char *const marks[] = { "BUG:", "Oops:", "general protection fault", "WARNING:",
+	                                     "KASAN:", "UBSAN:", "kernel BUG", "Kernel panic" };
+	const char *best = NULL;
+	for (size_t k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
+		const char *p = memmem(con, len, marks[k], strlen(marks[k]));
+		if (p && (!best || p < best))
+			best = p;
+	}
+	if (!best)
+		return NULL;
+	const char *end = memchr(best, '\n', (size_t)(con + len - best));
+	int l = (int)((end ? end : con + len) - best);
+	if (l && best[l - 1] == '\r')
+		l--;
+	snprintf(out, n, "%.*s", l, best);
+	return out;
+}
+
+static void describe(struct fuzz *f, const struct vm_result *res, int status, char *buf, size_t n)
+{
+	size_t clen;
+	const char *con = fuzz_console(f, &clen, NULL);
+	char head[200];
 	if (WIFEXITED(status) && res->end == VM_END_EXIT)
 		snprintf(buf, n, "exit %d", res->status);
+	else if (crash_headline(con, clen, head, sizeof(head)))
+		snprintf(buf, n, "CRASH %s: kernel: %s", sigabbrev_np(WTERMSIG(status)) ?: "?", head);
 	else
 		snprintf(buf, n, "CRASH %s: %s", sigabbrev_np(WTERMSIG(status)) ?: "?", res->msg);
+}
+
+/* A Linux guest's crash: its console text, framed. */
+static void print_console(struct fuzz *f, FILE *out)
+{
+	size_t len;
+	bool trunc;
+	const char *con = fuzz_console(f, &len, &trunc);
+	fprintf(out, "--- guest console (%zu bytes%s) ---\n", len, trunc ? ", cut" : "");
+	fwrite(con, 1, len, out);
+	if (len && con[len - 1] != '\n')
+		fputc('\n', out);
+	fprintf(out, "--- end of guest console ---\n");
+}
+
+static uint64_t fnv1a(const uint8_t *p, uint64_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (uint64_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* --console-dir: DIR/crash-HASH.txt = the crash line and the console of
+ * the input (AFL names its crash files itself; the hash ties them). */
+static void keep_console(struct fuzz *f, const char *dir, const uint8_t *in, uint64_t len, const char *line)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/crash-%016llx.txt", dir, (unsigned long long)fnv1a(in, len));
+	FILE *out = fopen(path, "w");
+	if (!out) {
+		fprintf(stderr, "cowvm fuzz-target: cannot write '%s': %s\n", path, strerror(errno));
+		return;
+	}
+	fprintf(out, "%s\n", line);
+	print_console(f, out);
+	if (fclose(out))
+		fprintf(stderr, "cowvm fuzz-target: cannot write '%s': %s\n", path, strerror(errno));
 }
 
 static void console_drop(void *ctx, const char *buf, size_t len) { (void)ctx, (void)buf, (void)len; }
@@ -304,8 +439,10 @@ int cli_replay(int argc, char **argv)
 	int code;
 	if (parse_opts("replay", argc, argv, &o, &code))
 		return code;
-	if (o.first_file >= argc)
+	if (o.first_file >= argc) {
+		opts_free(&o);
 		return cli_usage_error("replay", "%s", "no input FILE given");
+	}
 	o.fc.cov_size = AFL_DEFAULT_MAP;
 	o.fc.cov = local_map(o.fc.cov_size);
 	o.fc.console = console_drop;
@@ -314,6 +451,7 @@ int cli_replay(int argc, char **argv)
 	if (!o.fc.cov || fuzz_open(&o.fc, &f, &err)) {
 		fprintf(stderr, "cowvm replay: %s\n", o.fc.cov ? err.msg : "out of memory");
 		free(o.fc.cov);
+		opts_free(&o);
 		return COWVM_EXIT_VMM_ERROR;
 	}
 	uint64_t max = fuzz_max_input(f);
@@ -338,14 +476,17 @@ int cli_replay(int argc, char **argv)
 		}
 		int st = fuzz_wait_status(&res);
 		char line[400];
-		describe(&res, st, line, sizeof(line));
+		describe(f, &res, st, line, sizeof(line));
 		printf("%s: %s\n", argv[i], line);
+		if (!WIFEXITED(st) && fuzz_is_linux(&o.fc))
+			print_console(f, stdout);
 		crashed |= !WIFEXITED(st);
 	}
 	fflush(stdout);
 	free(buf);
 	fuzz_close(f);
 	free(o.fc.cov);
+	opts_free(&o);
 	return bad ? bad : crashed;
 }
 
@@ -355,8 +496,10 @@ int cli_fuzz_target(int argc, char **argv)
 	int code;
 	if (parse_opts("fuzz-target", argc, argv, &o, &code))
 		return code;
-	if (argc - o.first_file > 1)
+	if (argc - o.first_file > 1) {
+		opts_free(&o);
 		return cli_usage_error("fuzz-target", "unexpected argument '%s' (one FILE at most)", argv[o.first_file + 1]);
+	}
 	const char *path = o.first_file < argc ? argv[o.first_file] : NULL;
 	int afl = fcntl(FORKSRV_CTL, F_GETFD) != -1 && fcntl(FORKSRV_ST, F_GETFD) != -1;
 
@@ -370,6 +513,7 @@ int cli_fuzz_target(int argc, char **argv)
 	           (afl_size < map_size && afl_size % 4096))) {
 		fprintf(stderr, "cowvm fuzz-target: AFL_MAP_SIZE=%s: need a multiple of 4096 (or >= %u)\n", ms,
 		        AFL_DEFAULT_MAP);
+		opts_free(&o);
 		return COWVM_EXIT_USAGE;
 	}
 	if (afl_size && afl_size < map_size)
@@ -379,6 +523,7 @@ int cli_fuzz_target(int argc, char **argv)
 		void *p = shmat(atoi(shm_id), NULL, 0);
 		if (p == (void *)-1) {
 			fprintf(stderr, "cowvm fuzz-target: shmat(__AFL_SHM_ID=%s): %s\n", shm_id, strerror(errno));
+			opts_free(&o);
 			return COWVM_EXIT_VMM_ERROR;
 		}
 		cov = p;
@@ -393,6 +538,7 @@ int cli_fuzz_target(int argc, char **argv)
 			fprintf(stderr, "cowvm fuzz-target: AFL's coverage map (__AFL_SHM_ID=%s) is smaller than 4 KiB\n",
 			        shm_id);
 			shmdt(p);
+			opts_free(&o);
 			return COWVM_EXIT_USAGE;
 		}
 	} else {
@@ -423,6 +569,7 @@ int cli_fuzz_target(int argc, char **argv)
 		free(own);
 		free(sen[0].stack);
 		free(sen[1].stack);
+		opts_free(&o);
 		return COWVM_EXIT_VMM_ERROR;
 	}
 	uint64_t max = fuzz_max_input(f);
@@ -447,8 +594,12 @@ int cli_fuzz_target(int argc, char **argv)
 		} else {
 			int st = fuzz_wait_status(&res);
 			char line[400];
-			describe(&res, st, line, sizeof(line));
+			describe(f, &res, st, line, sizeof(line));
 			printf("%s\n", line);
+			if (!WIFEXITED(st) && fuzz_is_linux(&o.fc))
+				print_console(f, stdout);
+			if (!WIFEXITED(st) && o.console_dir)
+				keep_console(f, o.console_dir, buf, len, line);
 			rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 		}
 		goto out;
@@ -503,6 +654,11 @@ int cli_fuzz_target(int argc, char **argv)
 		if (watch.gone)
 			break;
 		int32_t status = fuzz_wait_status(&res);
+		if (o.console_dir && !WIFEXITED(status) && res.end != VM_END_TIMEOUT) {
+			char line[400];
+			describe(f, &res, status, line, sizeof(line));
+			keep_console(f, o.console_dir, buf, len, line);
+		}
 		if (!ahead) {
 			if (write(FORKSRV_ST, &status, 4) != 4)
 				break;
@@ -523,5 +679,6 @@ out:
 	free(buf);
 	fuzz_close(f);
 	free(own);
+	opts_free(&o);
 	return rc;
 }

@@ -19,7 +19,6 @@
 #include "vm.h"
 
 #define GUEST_FILE_MAX (64u << 20)
-#define KERNEL_FILE_MAX (256u << 20)
 
 void cli_run_usage(FILE *f)
 {
@@ -174,7 +173,7 @@ static int run_linux(struct vm_config *cfg, const char *kernel_path, const char 
 {
 	char why[300];
 	void *kernel = NULL, *initrd = NULL;
-	int r = cli_read_file(kernel_path, KERNEL_FILE_MAX, 0, &kernel, &cfg->kernel_len, why, sizeof(why));
+	int r = cli_read_file(kernel_path, CLI_KERNEL_FILE_MAX, 0, &kernel, &cfg->kernel_len, why, sizeof(why));
 	if (r) {
 		fprintf(stderr, "cowvm run: cannot read kernel '%s': %s\n", kernel_path, why);
 		return cli_exit_for(r);

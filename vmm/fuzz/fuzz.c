@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,57 @@
 
 struct fuzz {
 	struct fuzz_config cfg;
-	struct snapshot *snap;
-	struct vm *vm;              /* cow, copy: the one clone; fresh: NULL between inputs */
+	struct snapshot *snap;      /* NULL in boot mode */
+	struct vm *vm;              /* cow, copy: the one clone; fresh, boot: NULL between inputs
+	                             * (boot: a VM that stopped at the snapshot request) */
 	struct clone_opts opts;
 	uint64_t max_input;
 	struct fuzz_stats st;
+	/* The console of the current input (or the boot), its first bytes. */
+	char con[FUZZ_CONSOLE_MAX];
+	size_t con_len;
+	bool con_trunc;
 };
+
+/* Every console byte of every VM passes here: kept for fuzz_console, then
+ * to the caller's sink. */
+static void console_keep(void *ctx, const char *buf, size_t len)
+{
+	struct fuzz *f = ctx;
+	size_t room = sizeof(f->con) - f->con_len, n = len < room ? len : room;
+	memcpy(f->con + f->con_len, buf, n);
+	f->con_len += n;
+	f->con_trunc |= n < len;
+	if (f->cfg.console)
+		f->cfg.console(f->cfg.console_ctx, buf, len);
+}
+
+static void console_clear(struct fuzz *f)
+{
+	f->con_len = 0;
+	f->con_trunc = false;
+}
+
+const char *fuzz_console(const struct fuzz *f, size_t *len, bool *truncated)
+{
+	*len = f->con_len;
+	if (truncated)
+		*truncated = f->con_trunc;
+	return f->con;
+}
+
+/* The last non-empty console line (for an error message), in out. */
+static const char *last_line(const struct fuzz *f, char *out, size_t n)
+{
+	size_t end = f->con_len;
+	while (end && (f->con[end - 1] == '\n' || f->con[end - 1] == '\r'))
+		end--;
+	size_t start = end;
+	while (start && f->con[start - 1] != '\n')
+		start--;
+	snprintf(out, n, "%.*s", (int)(end - start), f->con + start);
+	return out;
+}
 
 static uint64_t mono_ns(void)
 {
@@ -33,8 +79,8 @@ void fuzz_get_stats(const struct fuzz *f, struct fuzz_stats *st) { *st = f->st; 
 
 int fuzz_parse_reset(const char *s, enum fuzz_reset *out)
 {
-	static const char *const names[] = { "cow", "fresh", "copy" };
-	for (int i = 0; i < 3; i++)
+	static const char *const names[] = { "cow", "fresh", "copy", "boot" };
+	for (int i = 0; i < 4; i++)
 		if (!strcmp(s, names[i])) {
 			*out = (enum fuzz_reset)i;
 			return 0;
@@ -44,7 +90,7 @@ int fuzz_parse_reset(const char *s, enum fuzz_reset *out)
 
 const char *fuzz_reset_name(enum fuzz_reset r)
 {
-	return r == FUZZ_RESET_COW ? "cow" : r == FUZZ_RESET_FRESH ? "fresh" : "copy";
+	return r == FUZZ_RESET_COW ? "cow" : r == FUZZ_RESET_FRESH ? "fresh" : r == FUZZ_RESET_COPY ? "copy" : "boot";
 }
 
 uint64_t fuzz_max_input(const struct fuzz *f) { return f->max_input; }
@@ -63,17 +109,65 @@ static int new_clone(struct fuzz *f, struct vmm_err *e)
 
 int fuzz_config_resolve(struct fuzz_config *c, struct vmm_err *e)
 {
-	bool warm = c->target && !strcmp(c->target, "warm");
+	bool warm = c->target && !strcmp(c->target, "warm"), linux = fuzz_is_linux(c);
+	if (linux && c->target)
+		return vmm_fail(e, -EINVAL, "a kernel and a guest-stub target ('%s') cannot be fuzzed together", c->target);
+	if (!linux && !c->target)
+		return vmm_fail(e, -EINVAL, "nothing to fuzz: give a target or a kernel");
+	if (linux && c->reset == FUZZ_RESET_COPY)
+		return vmm_fail(e, -EINVAL, "reset mode copy is for guest-stub targets (a kernel: cow, fresh or boot)");
+	if (!linux && c->reset == FUZZ_RESET_BOOT)
+		return vmm_fail(e, -EINVAL, "reset mode boot is for kernels (a guest-stub target: cow, fresh or copy)");
 	if (!c->mem_size)
-		c->mem_size = warm ? 512 * MiB : 64 * MiB;
+		c->mem_size = warm ? 512 * MiB : linux ? 256 * MiB : 64 * MiB;
 	if (!c->mib)
 		c->mib = 256;
 	if (!c->timeout_ms)
-		c->timeout_ms = 1000;
+		c->timeout_ms = linux ? 10000 : 1000;
+	if (!c->boot_timeout_ms)
+		c->boot_timeout_ms = linux ? 600000 : 120000;
+	if (linux && !c->cmdline)
+		c->cmdline = FUZZ_LINUX_CMDLINE;
 	/* The warm target builds its state in guest RAM before its snapshot. */
 	if (warm && c->mib >= c->mem_size / MiB)
 		return vmm_fail(e, -EINVAL, "warm state of %llu MiB with %llu MiB of guest memory: give --mem more than --mib",
 		                (unsigned long long)c->mib, (unsigned long long)(c->mem_size / MiB));
+	return 0;
+}
+
+/* A new VM of the target, run to its snapshot request (it stops there,
+ * the request unanswered: the caller takes the snapshot or answers it). */
+static int boot_to_snapshot(struct fuzz *f, struct vm **out, struct vmm_err *e)
+{
+	const struct fuzz_config *c = &f->cfg;
+	struct vm_config vc = { .mem_size = c->mem_size, .nvcpus = 1, .timeout_ms = c->boot_timeout_ms,
+	                        .snapshots = true, .coverage_size = c->cov_size,
+	                        .console = console_keep, .console_ctx = f,
+	                        .kernel = c->kernel, .kernel_len = c->kernel_len, .initrd = c->initrd,
+	                        .initrd_len = c->initrd_len, .cmdline = c->cmdline };
+	char spec[96];
+	snprintf(spec, sizeof(spec), "fuzz:target=%s,mib=%llu", c->target ? c->target : "",
+	         (unsigned long long)c->mib);
+	int r = fuzz_is_linux(c) ? 0 : wl_parse(spec, &vc.workload, e);
+	struct vm *vm = NULL;
+	console_clear(f);
+	r = r ?: vm_create(&vc, &vm, e);
+	if (!r && c->cov_size)
+		r = vm_map_coverage(vm, c->cov, c->cov_size, e);
+	struct vm_result res;
+	r = r ?: vm_run(vm, &res, e);
+	if (!r && res.end != VM_END_SNAPSHOT) {
+		char line[200];
+		r = fuzz_is_linux(c)
+		        ? vmm_fail(e, -EINVAL, "the kernel did not reach the agent's snapshot (%s); its console's last line: '%s'",
+		                   res.msg, last_line(f, line, sizeof(line)))
+		        : vmm_fail(e, -EINVAL, "fuzz target '%s' did not reach its snapshot: %s", spec, res.msg);
+	}
+	if (r) {
+		vm_destroy(vm);
+		return r;
+	}
+	*out = vm;
 	return 0;
 }
 
@@ -90,32 +184,23 @@ int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e)
 		return r;
 	}
 	c = &f->cfg;
-	char spec[96];
-	snprintf(spec, sizeof(spec), "fuzz:target=%s,mib=%llu", c->target ? c->target : "",
-	         (unsigned long long)c->mib);
-	struct vm_config vc = { .mem_size = f->cfg.mem_size, .nvcpus = 1, .timeout_ms = 120000,
-	                        .snapshots = true, .coverage_size = c->cov_size,
-	                        .console = c->console, .console_ctx = c->console_ctx };
-	r = wl_parse(spec, &vc.workload, e);
 	struct vm *boot = NULL;
-	r = r ?: vm_create(&vc, &boot, e);
-	if (!r && c->cov_size)
-		r = vm_map_coverage(boot, c->cov, c->cov_size, e);
-	struct vm_result res;
-	r = r ?: vm_run(boot, &res, e);
-	if (!r && res.end != VM_END_SNAPSHOT)
-		r = vmm_fail(e, -EINVAL, "fuzz target '%s' did not reach its snapshot: %s", spec, res.msg);
+	r = boot_to_snapshot(f, &boot, e);
+	if (!r)
+		f->max_input = boot->layout.in_size - sizeof(struct cowvm_fuzz_input);
+	if (!r && c->reset == FUZZ_RESET_BOOT) {
+		f->vm = boot; /* the first input runs in it */
+		*out = f;
+		return 0;
+	}
 	r = r ?: snapshot_take(boot, &f->snap, e);
 	vm_destroy(boot);
 	uint64_t limit = c->timeout_ms == FUZZ_TIMEOUT_NONE ? 0 : c->timeout_ms; /* vm: 0 = none */
-	f->opts = (struct clone_opts){ .console = c->console, .console_ctx = c->console_ctx,
+	f->opts = (struct clone_opts){ .console = console_keep, .console_ctx = f,
 	                               .timeout_ms = limit, .should_stop = c->should_stop,
 	                               .should_stop_ctx = c->should_stop_ctx, .old_path = c->old_path };
-	if (!r) {
-		f->max_input = f->snap->meta.layout.in_size - sizeof(struct cowvm_fuzz_input);
-		if (c->reset != FUZZ_RESET_FRESH)
-			r = new_clone(f, e);
-	}
+	if (!r && c->reset != FUZZ_RESET_FRESH)
+		r = new_clone(f, e);
 	if (r) {
 		fuzz_close(f);
 		return r;
@@ -124,10 +209,43 @@ int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e)
 	return 0;
 }
 
+/* Boot mode: one input in a VM stopped at its snapshot request, which is
+ * answered as a clone's would be (ret 1: the agent runs the input). */
+static int boot_exec(struct fuzz *f, const void *data, uint64_t len, struct vm_result *res, struct vmm_err *e)
+{
+	uint64_t t0 = mono_ns();
+	int r = f->vm ? 0 : boot_to_snapshot(f, &f->vm, e);
+	if (r)
+		return r;
+	struct vm *vm = f->vm;
+	/* The run limit and AFL's stop hook apply to the input, not the boot. */
+	vm->cfg.timeout_ms = f->cfg.timeout_ms == FUZZ_TIMEOUT_NONE ? 0 : f->cfg.timeout_ms;
+	vm->cfg.should_stop = f->cfg.should_stop;
+	vm->cfg.should_stop_ctx = f->cfg.should_stop_ctx;
+	int64_t clone = 1;
+	uint64_t in = vm->layout.in_base;
+	console_clear(f);
+	r = vm_guest_write(vm, vm->snap_hc_gpa + offsetof(struct cowvm_hcall, ret), &clone, sizeof(clone), e);
+	r = r ?: vm_guest_write(vm, in, &len, sizeof(len), e);
+	r = r ?: vm_guest_write(vm, in + sizeof(len), data, len, e);
+	uint64_t t1 = mono_ns();
+	r = r ?: vm_run(vm, res, e);
+	uint64_t t2 = mono_ns();
+	vm_destroy(vm);
+	f->vm = NULL;
+	f->st.inputs++;
+	f->st.ns_input += t1 - t0;
+	f->st.ns_run += t2 - t1;
+	return r;
+}
+
 int fuzz_exec(struct fuzz *f, const void *data, uint64_t len, struct vm_result *res, struct vmm_err *e)
 {
 	if (len > f->max_input)
 		len = f->max_input;
+	if (f->cfg.reset == FUZZ_RESET_BOOT)
+		return boot_exec(f, data, len, res, e);
+	console_clear(f);
 	uint64_t t0 = mono_ns();
 	int r = f->vm ? 0 : new_clone(f, e);
 	if (r)
@@ -157,6 +275,7 @@ int fuzz_exec(struct fuzz *f, const void *data, uint64_t len, struct vm_result *
 		r = vm_reset_copy(f->vm, e);
 		break;
 	case FUZZ_RESET_FRESH:
+	case FUZZ_RESET_BOOT: /* boot_exec's; not reached */
 		vm_destroy(f->vm);
 		f->vm = NULL;
 		break;
@@ -193,6 +312,9 @@ int fuzz_wait_status(const struct vm_result *res)
 	case VM_END_ABORT: return SIGABRT;
 	case VM_END_TIMEOUT: return SIGKILL;
 	case VM_END_SHUTDOWN: return SIGSEGV;
+	case VM_END_REBOOT: return SIGSEGV;   /* a Linux guest panicked (oops=panic panic=-1) */
+	case VM_END_HALT:
+	case VM_END_POWEROFF: return SIGABRT; /* the agent never finished the input */
 	default: return SIGSYS;
 	}
 }

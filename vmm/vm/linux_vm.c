@@ -46,8 +46,6 @@ static int check_pc_config(const struct vm_config *cfg, struct vmm_err *e)
 		                PC_MEM_MAX >> 20);
 	if (cfg->guest_image)
 		return vmm_fail(e, -EINVAL, "a guest image and a kernel cannot be booted together");
-	if (cfg->coverage_size)
-		return vmm_fail(e, -EINVAL, "a coverage map is not supported for Linux guests yet");
 	return 0;
 }
 

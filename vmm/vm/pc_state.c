@@ -90,6 +90,9 @@ int pc_agent_info_write(struct vm *vm, uint64_t clone_id, uint64_t generation, s
 		.in_gpa = COWVM_AGENT_IN_GPA, .in_size = COWVM_IOBUF_SIZE,
 		.out_gpa = COWVM_AGENT_OUT_GPA, .out_size = COWVM_IOBUF_SIZE,
 		.clone_id = clone_id, .generation = generation,
+		/* The AFL map once vm_map_coverage attached it (it patches the
+		 * page then: a clone's map is attached after its restore). */
+		.cov_gpa = vm->coverage_size ? COWVM_GPA_COVERAGE : 0, .cov_size = vm->coverage_size,
 	};
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);

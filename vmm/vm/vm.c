@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -366,6 +367,14 @@ int vm_map_coverage(struct vm *vm, void *host, uint64_t size, struct vmm_err *e)
 	if (r < 0)
 		return r;
 	vm->coverage_size = size; /* vm_release deletes the slot again */
+	/* A Linux guest's agent learns where the map is from its info page. */
+	if (vm->pc) {
+		uint64_t cov[2] = { COWVM_GPA_COVERAGE, size };
+		r = vm_guest_write(vm, COWVM_AGENT_GPA + offsetof(struct cowvm_agent_info, cov_gpa), cov,
+		                   sizeof(cov), e);
+		if (r)
+			return r;
+	}
 	/* The slot is the caller's memory itself: the guest's stores land in
 	 * the map. Nothing in the GPT stands for it (the GPT maps RAM frames
 	 * only; entries here would be unrelated frames), and no reset touches

@@ -121,6 +121,11 @@ struct sysprog_sys {
 	long fd_min;
 };
 
+/* The real call: the x86_64 `syscall` instruction with nr and the six
+ * arguments, returning the kernel's raw value (-errno on failure; no libc
+ * errno). ctx is unused. */
+long sysprog_raw_call(void *ctx, long nr, const long args[SYSPROG_MAX_ARGS]);
+
 /* The policy for one call with its six argument values (as passed).
  * NULL: allowed; else a short reason ("ends the agent", "reserved fd", ...). */
 const char *sysprog_check(long nr, const long args[SYSPROG_MAX_ARGS], long fd_min);

@@ -142,6 +142,6 @@ int agent_cmd_fuzz(struct agent_ctx *c)
 			n = AGENT_KCOV_WORDS - 1;
 		agent_cov_edges((const uint64_t *)kcov + 1, (size_t)n, map, info.cov_size);
 	}
-	agent_hc_exit((unsigned)st);
+	agent_hc_exit(c->t, (unsigned)st);
 	return st ? AGENT_EXIT_FAIL : AGENT_EXIT_OK;
 }

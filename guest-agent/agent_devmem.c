@@ -166,6 +166,14 @@ int agent_devmem_open(struct agent_transport **out, char *err, size_t errlen)
 		free(d);
 		return -e;
 	}
+	/* The agent's own fds live at AGENT_FD_RESERVED and up, where a fuzzed
+	 * system-call program may not close or replace them (sysprog.h), and
+	 * where the program's first fds do not depend on ours. */
+	int hi = fcntl(d->fd, F_DUPFD_CLOEXEC, AGENT_FD_RESERVED);
+	if (hi >= 0) {
+		close(d->fd);
+		d->fd = hi;
+	}
 	void *m = mmap(NULL, WIN_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, (off_t)COWVM_AGENT_GPA);
 	d->map = m == MAP_FAILED ? NULL : m;
 	/* Mapped now, used only once the info page proved cowvm is there. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sysprog.h"
@@ -961,4 +962,109 @@ Test(sysprog_seeds, dictionary)
 	cr_assert(cow && bang && hdr);
 	cr_assert_geq(tokens, 40);
 	free(t);
+}
+
+/* ---- the cowvm-prog command line ------------------------------------------ */
+static char tdir[] = "/tmp/test_sysprog.XXXXXX";
+
+/* Runs `cowvm-prog ARGS` with stdout and stderr into files of tdir; returns
+ * the exit status; *out and *errtext get their contents. */
+static int tool(const char *args, char **out, char **errtext)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "'%s' %s >'%s/out' 2>'%s/err'", COWVM_PROG, args, tdir, tdir);
+	int st = system(cmd);
+	cr_assert(WIFEXITED(st), "%s", cmd);
+	char path[512];
+	size_t len;
+	snprintf(path, sizeof(path), "%s/out", tdir);
+	*out = read_text(path, &len);
+	snprintf(path, sizeof(path), "%s/err", tdir);
+	*errtext = read_text(path, &len);
+	return WEXITSTATUS(st);
+}
+
+static void write_file(const char *name, const void *b, size_t n)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", tdir, name);
+	FILE *f = fopen(path, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(b, 1, n, f), n);
+	fclose(f);
+}
+
+Test(sysprog_tool, command_line)
+{
+	cr_assert_not_null(mkdtemp(tdir));
+	char *o, *e, a[1024], want[1024];
+	cr_assert_eq(tool("--help", &o, &e), 0);
+	cr_assert(strstr(o, "usage: cowvm-prog compile IN.txt OUT.bin\n") == o, "%s", o);
+	cr_assert_eq(tool("", &o, &e), 2);
+	cr_assert(strstr(e, "usage:") == e);
+	cr_assert_eq(tool("compile onlyone", &o, &e), 2);
+	cr_assert_eq(tool("print --strict x", &o, &e), 2);
+
+	/* compile: the error names file:line:col, exit 2, no output file */
+	const char bad[] = "getpid()\n  nope(1)\n";
+	write_file("bad.txt", bad, sizeof(bad) - 1);
+	snprintf(a, sizeof(a), "compile %s/bad.txt %s/bad.bin", tdir, tdir);
+	cr_assert_eq(tool(a, &o, &e), 2);
+	snprintf(want, sizeof(want), "%s/bad.txt:2:3: unknown system call 'nope' (use syscall_N for a number)\n", tdir);
+	cr_assert_str_eq(e, want);
+	snprintf(a, sizeof(a), "%s/bad.bin", tdir);
+	cr_assert_neq(access(a, F_OK), 0, "no output for a bad program");
+	snprintf(a, sizeof(a), "compile %s/missing.txt %s/x.bin", tdir, tdir);
+	cr_assert_eq(tool(a, &o, &e), 1);
+	snprintf(want, sizeof(want), "cowvm-prog: %s/missing.txt: No such file or directory\n", tdir);
+	cr_assert_str_eq(e, want);
+
+	/* compile, then print: the text form */
+	const char good[] = "r0 = openat(-100, \"/proc/cowvm_bug\", 1, 0)\nwrite(r0, x\"434f57\", 3)\n";
+	write_file("good.txt", good, sizeof(good) - 1);
+	snprintf(a, sizeof(a), "compile %s/good.txt %s/good.bin", tdir, tdir);
+	cr_assert_eq(tool(a, &o, &e), 0, "%s", e);
+	cr_assert_str_eq(e, "");
+	snprintf(a, sizeof(a), "print %s/good.bin", tdir);
+	cr_assert_eq(tool(a, &o, &e), 0, "%s", e);
+	snprintf(want, sizeof(want), "# %s/good.bin: 2 calls\n"
+	         "r0 = openat(-100, \"/proc/cowvm_bug\", 1, 0)\nr1 = write(r0, x\"434f57\", 3)\n", tdir);
+	cr_assert_str_eq(o, want);
+
+	/* print: strict refuses a truncated file (exit 2), --lenient shows the prefix */
+	snprintf(a, sizeof(a), "%s/good.bin", tdir);
+	size_t len;
+	uint8_t *b = read_all(a, &len);
+	write_file("cut.bin", b, len - 1);
+	free(b);
+	snprintf(a, sizeof(a), "print %s/cut.bin", tdir);
+	cr_assert_eq(tool(a, &o, &e), 2);
+	snprintf(want, sizeof(want), "%s/cut.bin: offset 72: call 1 arg 2: INT payload truncated (needs 8 bytes, 7 left)\n", tdir);
+	cr_assert_str_eq(e, want);
+	snprintf(a, sizeof(a), "print --lenient %s/cut.bin", tdir);
+	cr_assert_eq(tool(a, &o, &e), 0, "%s", e);
+	snprintf(want, sizeof(want), "# %s/cut.bin (lenient): 1 of 2 declared calls run, 58 of 79 bytes used; "
+	         "stopped at offset 72: call 1 arg 2: INT payload truncated (needs 8 bytes, 7 left)\n"
+	         "r0 = openat(-100, \"/proc/cowvm_bug\", 1, 0)\n", tdir);
+	cr_assert_str_eq(o, want);
+	write_file("magic.bin", "CSYT\x01\x00\x00\x00", 8);
+	snprintf(a, sizeof(a), "print --lenient %s/magic.bin", tdir);
+	cr_assert_eq(tool(a, &o, &e), 2);
+	snprintf(want, sizeof(want), "%s/magic.bin: offset 0: bad magic 0x54595343 (expected 0x53595343 \"CSYS\")\n", tdir);
+	cr_assert_str_eq(e, want);
+	snprintf(a, sizeof(a), "rm -rf '%s'", tdir);
+	cr_assert_eq(system(a), 0);
+}
+
+Test(sysprog_strict, padding_zeroed)
+{
+	memset(data, 0xee, sizeof(data));
+	header(1);
+	call(1, 2);
+	a_buf("abc", 3);
+	a_out(1);
+	cr_assert_eq(parse(SYSPROG_STRICT), 0, "%s", err);
+	static const uint8_t want[16] = { 'a', 'b', 'c' };
+	cr_assert_arr_eq(data, want, 16, "the BUF, its padding, the OUT and its padding");
+	cr_assert_eq(data[16], 0xee, "nothing past data_used");
 }

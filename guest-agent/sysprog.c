@@ -114,6 +114,9 @@ static int parse_arg(struct cursor *c, struct sysprog *p, unsigned ci, unsigned 
 	} else {
 		memset(p->data + a->off, 0, v);
 	}
+	/* The alignment padding is zeroed too: a call that reads past its
+	 * buffer (a path without its NUL) sees the same bytes every run. */
+	memset(p->data + a->off + v, 0, take - v);
 	p->data_used += take;
 	return 0;
 }

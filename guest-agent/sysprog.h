@@ -97,7 +97,8 @@ struct sysprog {
 
 /* Parses len bytes at buf into *p; BUF bytes are copied into `data` (at least
  * SYSPROG_DATA_MAX bytes, which p->data then points at) and OUT buffers are
- * zeroed there. Returns:
+ * zeroed there, as is the padding after each buffer (bytes past data_used
+ * are left as they were). Returns:
  *   0            the program (STRICT: all of it; LENIENT: the valid prefix,
  *                p->ncalls calls, maybe 0)
  *   -EBADMSG     malformed (STRICT: anywhere; LENIENT: only a header shorter

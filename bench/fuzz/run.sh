@@ -4,13 +4,15 @@
 # bounded time. Not part of `make test` / CI: the regression tests
 # (tests/security, suite unit) replay the stored inputs on every test run.
 #
-# Harnesses (tests/security/fuzz_*.c, default: all five):
+# Harnesses (tests/security/fuzz_*.c, default: all six):
 #   snapshot_file  snapshot_load()            vmm/snapshot/snapshot_file.c
 #   elf_loader     elf_load()                 vmm/boot/elf_loader.c
 #   fdt            the guest's FDT reader     guest-stub/fdt.c (host build)
 #   hypercall      vm_handle_mmio/io()        vmm/devices/devices.c
 #   linux_kernel   the bzImage header parser, placement plan and zero page
 #                                             vmm/boot/linux_boot.c
+#   sysprog        system-call programs       guest-agent/sysprog*.c,
+#                  (parse, run, print, compile) tools/sysprog/*.c
 #
 # Everything goes to build-fuzz/: objects, the fuzzers, a working corpus per
 # harness (started from tests/security/corpus/NAME and kept between runs),
@@ -38,7 +40,7 @@ while getopts "t:j:mh" o; do
 	esac
 done
 shift $((OPTIND - 1))
-harnesses=${*:-snapshot_file elf_loader fdt hypercall linux_kernel}
+harnesses=${*:-snapshot_file elf_loader fdt hypercall linux_kernel sysprog}
 
 # Fuzzing-only packages: clang and its runtime (libFuzzer); libfdt for the
 # VMM code. Installed here, not by the Makefile: tests do not need them.
@@ -82,6 +84,8 @@ FDT_RENAME="-Dfdt_open=guest_fdt_open -Dfdt_prop=guest_fdt_prop -Dfdt_string=gue
 for h in $harnesses; do
 	extra=()
 	[ "$h" = fdt ] && extra=($FDT_RENAME -Iguest-stub guest-stub/fdt.c)
+	[ "$h" = sysprog ] && extra=(-Iguest-agent -Itools/sysprog guest-agent/sysprog.c guest-agent/sysprog_exec.c
+		tools/sysprog/sysprog_names.c tools/sysprog/sysprog_compile.c tools/sysprog/sysprog_print.c)
 	# shellcheck disable=SC2086
 	clang $CFLAGS -fsanitize=fuzzer "${extra[@]}" "tests/security/fuzz_$h.c" "$out/obj/libcowvm-fuzz.a" \
 		-lfdt -lpthread -o "$out/bin/fuzz-$h"
@@ -96,6 +100,7 @@ opts_for() {
 	fdt) echo "-max_len=16384 -timeout=10" ;;
 	hypercall) echo "-max_len=16384 -timeout=10" ;;
 	linux_kernel) echo "-max_len=65536 -timeout=10" ;;
+	sysprog) echo "-max_len=70000 -timeout=10 -dict=$here/tests/linux/fuzz-seeds/sysprog.dict" ;;
 	esac
 }
 

@@ -136,14 +136,16 @@ else
 	( cd "$tree" && make -s tinyconfig && ./scripts/kconfig/merge_config.sh -m -O . .config "$frag" \
 		&& make -s olddefconfig ) >>"$blog" 2>&1 \
 		|| { tail -20 "$blog" >&2; die "configuring the kernel failed (log: $blog)"; }
+	# value SYM: SYM's value in .config, or "unset"
+	value() { local v; v=$(grep -m1 "^$1=" "$tree/.config" | cut -d= -f2-); echo "${v:-unset}"; }
 	bad=""
 	while IFS= read -r line; do
 		case "$line" in
 		CONFIG_*=*)
-			grep -qxF "$line" "$tree/.config" || bad="$bad ${line%%=*}(want ${line#*=}, got $(grep -m1 "^${line%%=*}=" "$tree/.config" | cut -d= -f2- || true))" ;;
+			grep -qxF "$line" "$tree/.config" || bad="$bad ${line%%=*} (want ${line#*=}, got $(value "${line%%=*}"))" ;;
 		"# CONFIG_"*" is not set")
 			sym=${line#\# }; sym=${sym%% *}
-			! grep -q "^$sym=" "$tree/.config" || bad="$bad $sym(want unset, got $(grep -m1 "^$sym=" "$tree/.config" | cut -d= -f2-))" ;;
+			! grep -q "^$sym=" "$tree/.config" || bad="$bad $sym (want unset, got $(value "$sym"))" ;;
 		esac
 	done <"$frag"
 	[ -z "$bad" ] || die "options of $frag not as asked in the final .config:$bad"

@@ -7,7 +7,9 @@ PKGS := gcc make meson ninja-build pkg-config python3 libfdt-dev libcriterion-de
 # The Linux-guest tests: QEMU (the nested-KVM L1), busybox and cpio (the
 # initramfs of tools/linux_guest.sh), iasl (acpica-tools: the ACPI tables
 # are also checked by its disassembler); without recommends (no GUI, no ROMs).
-PKGS_LINUX := qemu-system-x86 busybox-static cpio acpica-tools
+# linux-source-6.1 and its build tools: tools/fuzz_kernel.sh builds the
+# fuzzing kernel (KCOV, the planted bug) from it, once, into /var/cache/cowvm.
+PKGS_LINUX := qemu-system-x86 busybox-static cpio acpica-tools linux-source-6.1 flex bison bc libelf-dev xz-utils
 
 .PHONY: all deps build demo test test-tsan clean
 

@@ -8,8 +8,9 @@
 # integration (and stress), never 'linux'. Then the Linux-guest suite
 # ('linux': cowvm boots Debian's kernel) runs inside QEMU with nested KVM,
 # because this machine's KVM cannot run a stock kernel: tools/linux_guest.sh
-# writes the guest (BUILD/linux-guest/), tools/qemu_test.sh boots an L1 that
-# runs the suite. Its counts join the closing line; if nested KVM is
+# writes the guest (BUILD/linux-guest/), tools/fuzz_kernel.sh the fuzzing
+# kernel (BUILD/linux-fuzz/), tools/qemu_test.sh boots an L1 that runs the
+# suite. Its counts join the closing line; if nested KVM is
 # impossible here (qemu_test.sh exit 77) the Linux tests are counted as
 # skipped, with a "SKIPPED n Linux-guest tests: <reason>" line.
 #  --linux-only  only the Linux-guest part (guest files, QEMU run, summary)
@@ -38,6 +39,16 @@ linux_guest() {
 	fi
 }
 
+# fuzz_kernel OUTDIR: the fuzzing kernel (BUILD/linux-fuzz/bzImage, KCOV and
+# the planted bug) for the linux-fuzz-kernel test; built once (~5 min with
+# 2 jobs), then taken from the cache in seconds.
+fuzz_kernel() {
+	if ! bash tools/fuzz_kernel.sh --cache "$cache" "$1"; then
+		echo "run_tests: tools/fuzz_kernel.sh $1 failed: the Linux fuzzing-kernel tests cannot pass"
+		status=1
+	fi
+}
+
 # The Linux-guest suite inside QEMU (nested KVM). Writes BUILD/meson-logs/
 # qemu-linux.log and qemu-linux.rc for test_summary.py.
 linux_in_qemu() {
@@ -60,6 +71,7 @@ linux_in_qemu() {
 linux_logs=""
 if [ "$linux_only" = 1 ]; then
 	linux_guest "$build/linux-guest"
+	fuzz_kernel "$build/linux-fuzz"
 	linux_in_qemu
 	python3 tools/test_summary.py $linux_logs || status=1
 	exit $status
@@ -114,6 +126,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C "$asan" --print-errorlogs --no-rebuild --suite unit --suite integration --no-suite linux || status=1
 logs="$logs $asan/meson-logs/testlog.json"
 
+fuzz_kernel "$build/linux-fuzz"
 linux_in_qemu
 
 python3 tools/test_summary.py $logs $linux_logs || status=1

@@ -13,6 +13,17 @@
 #   agent     a tmpfs on /tmp, then `cowvm-agent serve --warm-mib N` with
 #             N from `cowvm.warm_mib=N` (default 16): under cowvm the agent
 #             ends the VM itself (snapshot, clones); power-off if it returns
+#   kcov      (the fuzzing kernel, tools/fuzz_kernel.sh) debugfs on
+#             /sys/kernel/debug, then `COWVM-KCOV ok` if its kcov file is
+#             there, else `COWVM-KCOV missing`; then `COWVM-DEVMEM T`, T the
+#             transport `cowvm-agent info` found through /dev/mem (e.g.
+#             mmap+doorbell; "none" without an agent or a window); reboot -f
+#   bug       (the fuzzing kernel) fires its planted bug: "COW", then "!"
+#             written to /proc/cowvm_bug oopses the kernel (with
+#             `oops=panic panic=-1` it resets); if the kernel survives,
+#             `COWVM-BUG-SURVIVED`, then reboot -f
+#   fuzz      (the fuzzing kernel) debugfs on /sys/kernel/debug, a tmpfs on
+#             /tmp, then exec `cowvm-agent fuzz` (it ends the VM itself)
 # Marker (one line, the test's proof that this init ran):
 #   COWVM-LINUX-UP cpus=N test=ACTION        (N = processors in /proc/cpuinfo)
 # Unknown or missing action: a COWVM-ERROR line, then power-off.
@@ -55,8 +66,26 @@ agent)
 	echo "COWVM-AGENT-RETURNED status=$?"
 	poweroff -f
 	;;
+kcov)
+	mount -t debugfs debugfs /sys/kernel/debug
+	if [ -e /sys/kernel/debug/kcov ]; then echo "COWVM-KCOV ok"; else echo "COWVM-KCOV missing"; fi
+	t=$(cowvm-agent info 2>/dev/null | sed -n 's/^transport *//p')
+	echo "COWVM-DEVMEM ${t:-none}"
+	reboot -f
+	;;
+bug)
+	printf COW >/proc/cowvm_bug
+	printf '!' >/proc/cowvm_bug
+	echo "COWVM-BUG-SURVIVED"
+	reboot -f
+	;;
+fuzz)
+	mount -t debugfs debugfs /sys/kernel/debug
+	mount -t tmpfs -o mode=1777 tmpfs /tmp
+	HOME=/ exec cowvm-agent fuzz
+	;;
 *)
-	echo "COWVM-ERROR unknown cowvm.test='$action' (want poweroff, reboot, halt, shell or agent)"
+	echo "COWVM-ERROR unknown cowvm.test='$action' (want poweroff, reboot, halt, shell, agent, kcov, bug or fuzz)"
 	poweroff -f
 	;;
 esac

@@ -352,36 +352,12 @@ static int read_path(const char *path, uint8_t *buf, uint64_t max, uint64_t *len
 	return r;
 }
 
-/* The first line of a Linux crash report in the console ("BUG: kernel NULL
- * pointer dereference, ...", "Kernel panic - ..."), or NULL. */
-static const char *crash_headline(const char *con, size_t len, char *out, size_t n)
-{
-	static const char *const marks[] = { "BUG:", "Oops:", "general protection fault", "WARNING:",
-	                                     "KASAN:", "UBSAN:", "kernel BUG", "Kernel panic" };
-	const char *best = NULL;
-	for (size_t k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
-		const char *p = memmem(con, len, marks[k], strlen(marks[k]));
-		if (p && (!best || p < best))
-			best = p;
-	}
-	if (!best)
-		return NULL;
-	const char *end = memchr(best, '\n', (size_t)(con + len - best));
-	int l = (int)((end ? end : con + len) - best);
-	if (l && best[l - 1] == '\r')
-		l--;
-	snprintf(out, n, "%.*s", l, best);
-	return out;
-}
-
 static void describe(struct fuzz *f, const struct vm_result *res, int status, char *buf, size_t n)
 {
-	size_t clen;
-	const char *con = fuzz_console(f, &clen, NULL);
 	char head[200];
 	if (WIFEXITED(status) && res->end == VM_END_EXIT)
 		snprintf(buf, n, "exit %d", res->status);
-	else if (crash_headline(con, clen, head, sizeof(head)))
+	else if (fuzz_kernel_report(f, head, sizeof(head)))
 		snprintf(buf, n, "CRASH %s: kernel: %s", sigabbrev_np(WTERMSIG(status)) ?: "?", head);
 	else
 		snprintf(buf, n, "CRASH %s: %s", sigabbrev_np(WTERMSIG(status)) ?: "?", res->msg);

@@ -55,6 +55,40 @@ const char *fuzz_console(const struct fuzz *f, size_t *len, bool *truncated)
 	return f->con;
 }
 
+const char *fuzz_kernel_report(const struct fuzz *f, char *out, size_t n)
+{
+	static const char *const marks[] = { "BUG:", "Oops:", "general protection fault", "WARNING:",
+	                                     "KASAN:", "UBSAN:", "kernel BUG", "Kernel panic" };
+	const char *con = f->con, *best = NULL;
+	size_t len = f->con_len;
+	if (!fuzz_is_linux(&f->cfg))
+		return NULL; /* a guest-stub target's console is its own business */
+	for (size_t k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
+		const char *p = memmem(con, len, marks[k], strlen(marks[k]));
+		if (p && (!best || p < best))
+			best = p;
+	}
+	if (!best)
+		return NULL;
+	const char *end = memchr(best, '\n', (size_t)(con + len - best));
+	int l = (int)((end ? end : con + len) - best);
+	if (l && best[l - 1] == '\r')
+		l--;
+	snprintf(out, n, "%.*s", l, best);
+	return out;
+}
+
+/* The console hook: a Linux input that ended normally but made the kernel
+ * report (a WARN, or anything that does not panic) is a crash too. */
+static void console_verdict(struct fuzz *f, struct vm_result *res)
+{
+	char head[200];
+	if (res->end == VM_END_EXIT && fuzz_kernel_report(f, head, sizeof(head))) {
+		res->end = VM_END_ABORT;
+		snprintf(res->msg, sizeof(res->msg), "kernel report on the console: %s", head);
+	}
+}
+
 /* The last non-empty console line (for an error message), in out. */
 static const char *last_line(const struct fuzz *f, char *out, size_t n)
 {
@@ -231,6 +265,8 @@ static int boot_exec(struct fuzz *f, const void *data, uint64_t len, struct vm_r
 	uint64_t t1 = mono_ns();
 	r = r ?: vm_run(vm, res, e);
 	uint64_t t2 = mono_ns();
+	if (!r)
+		console_verdict(f, res);
 	vm_destroy(vm);
 	f->vm = NULL;
 	f->st.inputs++;
@@ -256,6 +292,8 @@ int fuzz_exec(struct fuzz *f, const void *data, uint64_t len, struct vm_result *
 	uint64_t t1 = mono_ns();
 	r = r ?: vm_run(f->vm, res, e);
 	uint64_t t2 = mono_ns();
+	if (!r)
+		console_verdict(f, res);
 	f->st.inputs++;
 	f->st.ns_input += t1 - t0;
 	f->st.ns_run += t2 - t1;

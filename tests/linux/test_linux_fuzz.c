@@ -1,0 +1,236 @@
+/*
+ * test_linux_fuzz.c - fuzzing the Linux kernel through cowvm (issue 15;
+ * suite 'linux': runs inside QEMU with nested KVM, see tools/run_tests.sh).
+ * The guest is the fuzzing kernel (tools/fuzz_kernel.sh: KCOV, the planted
+ * /proc/cowvm_bug) with the test initramfs, whose init runs
+ * `cowvm-agent fuzz` (cowvm.test=fuzz).
+ *
+ *  coverage   through the library (fuzz.h), one boot: an empty program has
+ *             no kernel edges at all (KCOV counts the program's system
+ *             calls, nothing else); a program's edges are many and the same
+ *             after every reset (the stability figure is printed); two
+ *             programs differ; bytes that are no program run nothing.
+ *  replay     `cowvm replay` of a seed, the planted bug's program, the seed
+ *             again: exit 0; a crash whose headline is the kernel's NULL
+ *             dereference report and whose console names cowvm_bug_trigger;
+ *             exit 0 again on the reset guest. Exit status 1 (a crash).
+ *  afl        afl-fuzz -V 60 on three seeds: it executes inputs and finds new
+ *             coverage (corpus beyond the seeds), the stability AFL measures
+ *             is printed.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../vmm/kvm_test_util.h"
+#include "fuzz.h"
+#include "spawn.h"
+
+#define MAP 65536u
+#define REPEAT 5
+
+static const char *need_env(const char *name)
+{
+	const char *p = getenv(name);
+	if (!p || access(p, R_OK))
+		cr_skip_test("%s is not set or not readable (tools/run_tests.sh sets up the Linux guests)", name);
+	return p;
+}
+
+static const char *fuzz_cmdline(void)
+{
+	static char buf[512];
+	snprintf(buf, sizeof(buf), "%s cowvm.test=fuzz", FUZZ_LINUX_CMDLINE);
+	return buf;
+}
+
+static unsigned edges(const uint8_t *m)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < MAP; i++)
+		n += m[i] != 0;
+	return n;
+}
+
+static unsigned common(const uint8_t *a, const uint8_t *b)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < MAP; i++)
+		n += a[i] && b[i];
+	return n;
+}
+
+static void run_one(struct fuzz *f, uint8_t *map, const void *in, size_t len, const char *what)
+{
+	struct vm_result res;
+	struct vmm_err e = { 0 };
+	memset(map, 0, MAP); /* AFL clears its map before every run */
+	cr_assert_eq(fuzz_exec(f, in, len, &res, &e), 0, "%s: %s", what, e.msg);
+	size_t clen;
+	const char *con = fuzz_console(f, &clen, NULL);
+	cr_assert_eq(res.end, VM_END_EXIT, "%s ended as %d (%s); console:\n%.*s", what, res.end, res.msg,
+	             (int)clen, con);
+	cr_assert_eq(res.status, 0, "%s: agent status %d", what, res.status);
+}
+
+Test(kfuzz, coverage_is_the_programs_kernel_edges_and_stable, .timeout = 1500)
+{
+	size_t klen, ilen, alen, blen;
+	void *kernel = slurp(need_env("LINUX_FUZZ_KERNEL"), &klen);
+	void *initrd = slurp(need_env("LINUX_INITRD"), &ilen);
+	void *a = slurp(need_env("FUZZ_SEED_0"), &alen);
+	void *b = slurp(need_env("FUZZ_SEED_1"), &blen);
+	uint8_t *map = aligned_alloc(4096, MAP), *first = malloc(MAP), *other = malloc(MAP);
+	struct fuzz_config c = { .kernel = kernel, .kernel_len = klen, .initrd = initrd, .initrd_len = ilen,
+	                         .cmdline = fuzz_cmdline(), .cov = map, .cov_size = MAP,
+	                         .timeout_ms = 60000 };
+	struct fuzz *f;
+	struct vmm_err e = { 0 };
+	cr_assert_eq(fuzz_open(&c, &f, &e), 0, "fuzz_open: %s", e.msg);
+
+	/* No program (header only, zero calls), and bytes that are not one. */
+	static const uint8_t empty[8] = { 'C', 'S', 'Y', 'S', 1, 0, 0, 0 };
+	cr_assert_eq(memcmp(empty, a, 6), 0, "FUZZ_SEED_0 does not start with the format's magic and version");
+	run_one(f, map, empty, sizeof(empty), "empty program");
+	cr_assert_eq(edges(map), 0, "an empty program has %u kernel edges: KCOV saw more than the program",
+	             edges(map));
+	run_one(f, map, "garbage, no magic", 17, "garbage");
+	cr_assert_eq(edges(map), 0);
+
+	/* Seed 0, REPEAT times: the same edges after every reset. */
+	run_one(f, map, a, alen, "seed 0");
+	memcpy(first, map, MAP);
+	unsigned n0 = edges(first), worst = n0;
+	cr_assert_gt(n0, 20, "seed 0 has only %u edges", n0);
+	for (int i = 1; i < REPEAT; i++) {
+		run_one(f, map, a, alen, "seed 0 again");
+		unsigned same = common(first, map);
+		unsigned uni = n0 + edges(map) - same;
+		if (same < worst)
+			worst = same;
+		printf("kfuzz: seed 0 run %d: %u edges, %u shared with run 0 (of %u in either)\n", i + 1,
+		       edges(map), same, uni);
+		/* Interrupts are not in KCOV's trace, but a timer tick can still
+		 * move the task (e.g. a page fault retried): allow a little. */
+		cr_assert_geq(same * 100, uni * 90, "run %d shares only %u of %u edges with run 0", i + 1, same, uni);
+	}
+	run_one(f, map, b, blen, "seed 1");
+	memcpy(other, map, MAP);
+	cr_assert_gt(edges(other), 20);
+	cr_assert_lt(common(first, other), edges(first) + edges(other) - common(first, other),
+	             "seed 0 and seed 1 have the same edges");
+	struct fuzz_stats st;
+	fuzz_get_stats(f, &st);
+	printf("kfuzz: stability of seed 0 over %d resets: %.1f%% of its edges in every run; "
+	       "%llu inputs, run %.1f ms, reset %.1f ms per input\n",
+	       REPEAT, 100.0 * worst / n0, (unsigned long long)st.inputs, st.ns_run / 1e6 / st.inputs,
+	       (st.ns_reset_machine + st.ns_reset_memory + st.ns_reset_rest) / 1e6 / st.inputs);
+	fuzz_close(f);
+	free(kernel);
+	free(initrd);
+	free(a);
+	free(b);
+	free(map);
+	free(first);
+	free(other);
+}
+
+Test(kfuzz, replay_reports_the_planted_bug_and_runs_on, .timeout = 1500)
+{
+	const char *argv[] = { need_env("COWVM_BIN"), "replay", "--kernel", need_env("LINUX_FUZZ_KERNEL"),
+	                       "--initrd", need_env("LINUX_INITRD"), "--cmdline", fuzz_cmdline(),
+	                       need_env("FUZZ_SEED_0"), need_env("FUZZ_CRASH"), need_env("FUZZ_SEED_0"), NULL };
+	static struct spawn s;
+	cr_assert_eq(spawn_start(&s, argv), 0);
+	spawn_wait_exit(&s, 1200);
+	char how[64], tail[4096];
+	cr_assert(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 1, "replay: %s\n%s", spawn_how(&s, how, sizeof(how)),
+	          spawn_tail(&s, tail, sizeof(tail)));
+	char l1[600], l2[600], l3[600];
+	snprintf(l1, sizeof(l1), "%s: exit 0\n--- guest console", argv[8]);
+	snprintf(l2, sizeof(l2), "%s: CRASH SIGSEGV: kernel: BUG: kernel NULL pointer dereference", argv[9]);
+	snprintf(l3, sizeof(l3), "--- end of guest console ---\n%s: exit 0\n", argv[10]);
+	cr_assert_null(strstr(s.out, l1), "a console was printed for a clean run:\n%s", s.out);
+	char *p1 = strstr(s.out, argv[8]), *p2 = strstr(s.out, l2), *p3 = strstr(s.out, l3);
+	cr_assert(p1 == s.out, "the first line is not the seed's:\n%s", s.out);
+	cr_assert_not_null(p2, "no kernel NULL dereference report for the crash program:\n%s", s.out);
+	cr_assert_not_null(p3, "the input after the crash did not run normally:\n%s", s.out);
+	cr_assert(p2 < p3);
+	char *trig = strstr(p2, "cowvm_bug_trigger");
+	cr_assert(trig && trig < p3, "the crash's console does not name cowvm_bug_trigger:\n%s", s.out);
+	spawn_end(&s);
+}
+
+static int read_stat(const char *stats, const char *key, char *val, size_t n)
+{
+	const char *p = strstr(stats, key);
+	if (!p)
+		return -1;
+	p = strchr(p, ':');
+	if (!p)
+		return -1;
+	p++;
+	while (*p == ' ')
+		p++;
+	size_t l = strcspn(p, "\n");
+	snprintf(val, n, "%.*s", (int)l, p);
+	return 0;
+}
+
+Test(kfuzz, afl_fuzz_executes_programs_and_finds_coverage, .timeout = 1500)
+{
+	const char *afl = need_env("AFL_FUZZ");
+	char dir[] = "/tmp/kfuzz-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char in[300], out[300], cmd[8192];
+	snprintf(in, sizeof(in), "%s/in", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	cr_assert_eq(mkdir(in, 0700), 0);
+	for (int i = 0; i < 3; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "FUZZ_SEED_%d", i);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s/seed%d'", need_env(name), in, i);
+		cr_assert_eq(system(cmd), 0);
+	}
+	/* The fork server's hello comes after the kernel booted (up to a few
+	 * minutes nested): AFL_FORKSRV_INIT_TMOUT. -t: one input may take a
+	 * second or more under nested QEMU. */
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 "
+	         "AFL_FORKSRV_INIT_TMOUT=900000 AFL_NO_AFFINITY=1 AFL_SKIP_BIN_CHECK=1 AFL_FAST_CAL=1 "
+	         "timeout 1300 '%s' -i in -o out -V 90 -t 10000 -- '%s' fuzz-target --kernel '%s' "
+	         "--initrd '%s' --cmdline '%s' @@ >'%s/afl.log' 2>&1",
+	         dir, afl, need_env("COWVM_BIN"), need_env("LINUX_FUZZ_KERNEL"), need_env("LINUX_INITRD"),
+	         fuzz_cmdline(), dir);
+	int rc = system(cmd);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/afl.log", dir);
+	size_t loglen = 0;
+	char *log = slurp(path, &loglen);
+	cr_assert_eq(rc, 0, "afl-fuzz failed (%d):\n%.*s", rc, (int)(loglen > 6000 ? 6000 : loglen),
+	             log + (loglen > 6000 ? loglen - 6000 : 0));
+	snprintf(path, sizeof(path), "%s/out/default/fuzzer_stats", dir);
+	size_t slen;
+	char *stats = slurp(path, &slen);
+	cr_assert_not_null(stats);
+	char execs[64], corpus[64], stab[64], cvg[64], speed[64];
+	cr_assert_eq(read_stat(stats, "execs_done", execs, sizeof(execs)), 0);
+	cr_assert_eq(read_stat(stats, "corpus_count", corpus, sizeof(corpus)), 0);
+	cr_assert_eq(read_stat(stats, "stability", stab, sizeof(stab)), 0);
+	cr_assert_eq(read_stat(stats, "bitmap_cvg", cvg, sizeof(cvg)), 0);
+	cr_assert_eq(read_stat(stats, "execs_per_sec", speed, sizeof(speed)), 0);
+	printf("kfuzz: afl-fuzz 90 s: execs_done %s, execs_per_sec %s, corpus_count %s (3 seeds), "
+	       "bitmap_cvg %s, stability %s\n", execs, speed, corpus, cvg, stab);
+	cr_assert_geq(atol(execs), 30, "afl-fuzz ran only %s inputs", execs);
+	cr_assert_gt(atol(corpus), 3, "no input with new kernel coverage beyond the 3 seeds");
+	free(stats);
+	free(log);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	system(cmd);
+}

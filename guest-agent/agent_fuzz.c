@@ -45,13 +45,6 @@ static struct sysprog prog;                 /* large: not on the stack */
 static uint8_t input[COWVM_IOBUF_SIZE];
 static int64_t results[SYSPROG_MAX_CALLS];
 
-static long raw_call(void *ctx, long nr, const long a[SYSPROG_MAX_ARGS])
-{
-	(void)ctx;
-	long r = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-	return r == -1 ? -errno : r;
-}
-
 /* fd moved to the first free number >= *next (the original closed). */
 static int move_fd(int fd, int *next)
 {
@@ -126,7 +119,7 @@ int agent_cmd_fuzz(struct agent_ctx *c)
 		return fail(c, "the snapshot call", (int)-s);
 	const uint8_t *data;
 	size_t len;
-	struct sysprog_sys sys = { .call = raw_call, .ctx = NULL, .fd_min = AGENT_FD_RESERVED };
+	struct sysprog_sys sys = { .call = sysprog_raw_call, .ctx = NULL, .fd_min = AGENT_FD_RESERVED };
 	int st = 0;
 	if (agent_win_read(c->t, info.in_gpa, input, info.in_size) ||
 	    agent_fuzz_input(input, info.in_size, &data, &len)) {

@@ -14,9 +14,14 @@
  *             again: exit 0; a crash whose headline is the kernel's NULL
  *             dereference report and whose console names cowvm_bug_trigger;
  *             exit 0 again on the reset guest. Exit status 1 (a crash).
- *  afl        afl-fuzz -V 60 on three seeds: it executes inputs and finds new
+ *  afl        afl-fuzz -V 90 on three seeds: it executes inputs and finds new
  *             coverage (corpus beyond the seeds), the stability AFL measures
  *             is printed.
+ *  find       afl-fuzz from the same seeds and the dictionary until its first
+ *             crash (AFL_BENCH_UNTIL_CRASH, at most 15 minutes): the crash
+ *             is the planted bug (the console text fuzz-target kept for it
+ *             names cowvm_bug_trigger, and `cowvm replay` of AFL's saved
+ *             input reports the NULL dereference again).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -154,7 +159,7 @@ Test(kfuzz, replay_reports_the_planted_bug_and_runs_on, .timeout = 1500)
 	          spawn_tail(&s, tail, sizeof(tail)));
 	char l1[600], l2[600], l3[600];
 	snprintf(l1, sizeof(l1), "%s: exit 0\n--- guest console", argv[8]);
-	snprintf(l2, sizeof(l2), "%s: CRASH SIGSEGV: kernel: BUG: kernel NULL pointer dereference", argv[9]);
+	snprintf(l2, sizeof(l2), "%s: CRASH SEGV: kernel: BUG: kernel NULL pointer dereference", argv[9]);
 	snprintf(l3, sizeof(l3), "--- end of guest console ---\n%s: exit 0\n", argv[10]);
 	cr_assert_null(strstr(s.out, l1), "a console was printed for a clean run:\n%s", s.out);
 	char *p1 = strstr(s.out, argv[8]), *p2 = strstr(s.out, l2), *p3 = strstr(s.out, l3);
@@ -183,14 +188,17 @@ static int read_stat(const char *stats, const char *key, char *val, size_t n)
 	return 0;
 }
 
-Test(kfuzz, afl_fuzz_executes_programs_and_finds_coverage, .timeout = 1500)
+/* afl-fuzz in a new folder DIR (returned) on FUZZ_SEED_0..2 against
+ * fuzz-target --kernel, with `extra` afl-fuzz options and environment; its
+ * output in DIR/afl.log. Fails the test if afl-fuzz fails. */
+static char *run_afl(const char *env, const char *opts, const char *target_opts)
 {
 	const char *afl = need_env("AFL_FUZZ");
-	char dir[] = "/tmp/kfuzz-XXXXXX";
+	static char dir[64];
+	snprintf(dir, sizeof(dir), "/tmp/kfuzz-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
-	char in[300], out[300], cmd[8192];
+	char in[300], cmd[8192];
 	snprintf(in, sizeof(in), "%s/in", dir);
-	snprintf(out, sizeof(out), "%s/out", dir);
 	cr_assert_eq(mkdir(in, 0700), 0);
 	for (int i = 0; i < 3; i++) {
 		char name[32];
@@ -203,11 +211,11 @@ Test(kfuzz, afl_fuzz_executes_programs_and_finds_coverage, .timeout = 1500)
 	 * second or more under nested QEMU. */
 	snprintf(cmd, sizeof(cmd),
 	         "cd '%s' && AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 "
-	         "AFL_FORKSRV_INIT_TMOUT=900000 AFL_NO_AFFINITY=1 AFL_SKIP_BIN_CHECK=1 AFL_FAST_CAL=1 "
-	         "timeout 1300 '%s' -i in -o out -V 90 -t 10000 -- '%s' fuzz-target --kernel '%s' "
-	         "--initrd '%s' --cmdline '%s' @@ >'%s/afl.log' 2>&1",
-	         dir, afl, need_env("COWVM_BIN"), need_env("LINUX_FUZZ_KERNEL"), need_env("LINUX_INITRD"),
-	         fuzz_cmdline(), dir);
+	         "AFL_FORKSRV_INIT_TMOUT=900000 AFL_NO_AFFINITY=1 AFL_SKIP_BIN_CHECK=1 AFL_FAST_CAL=1 %s "
+	         "timeout 1300 '%s' -i in -o out %s -t 10000 -- '%s' fuzz-target --kernel '%s' "
+	         "--initrd '%s' --cmdline '%s' %s @@ >'%s/afl.log' 2>&1",
+	         dir, env, afl, opts, need_env("COWVM_BIN"), need_env("LINUX_FUZZ_KERNEL"), need_env("LINUX_INITRD"),
+	         fuzz_cmdline(), target_opts, dir);
 	int rc = system(cmd);
 	char path[400];
 	snprintf(path, sizeof(path), "%s/afl.log", dir);
@@ -215,22 +223,67 @@ Test(kfuzz, afl_fuzz_executes_programs_and_finds_coverage, .timeout = 1500)
 	char *log = slurp(path, &loglen);
 	cr_assert_eq(rc, 0, "afl-fuzz failed (%d):\n%.*s", rc, (int)(loglen > 6000 ? 6000 : loglen),
 	             log + (loglen > 6000 ? loglen - 6000 : 0));
+	free(log);
+	return dir;
+}
+
+static char *afl_stats(const char *dir, char *execs, char *corpus, char *stab, char *cvg, char *speed)
+{
+	char path[400];
 	snprintf(path, sizeof(path), "%s/out/default/fuzzer_stats", dir);
 	size_t slen;
 	char *stats = slurp(path, &slen);
 	cr_assert_not_null(stats);
+	cr_assert_eq(read_stat(stats, "execs_done", execs, 64), 0);
+	cr_assert_eq(read_stat(stats, "corpus_count", corpus, 64), 0);
+	cr_assert_eq(read_stat(stats, "stability", stab, 64), 0);
+	cr_assert_eq(read_stat(stats, "bitmap_cvg", cvg, 64), 0);
+	cr_assert_eq(read_stat(stats, "execs_per_sec", speed, 64), 0);
+	return stats;
+}
+
+Test(kfuzz, afl_fuzz_executes_programs_and_finds_coverage, .timeout = 1500)
+{
+	char *dir = run_afl("", "-V 90", "");
 	char execs[64], corpus[64], stab[64], cvg[64], speed[64];
-	cr_assert_eq(read_stat(stats, "execs_done", execs, sizeof(execs)), 0);
-	cr_assert_eq(read_stat(stats, "corpus_count", corpus, sizeof(corpus)), 0);
-	cr_assert_eq(read_stat(stats, "stability", stab, sizeof(stab)), 0);
-	cr_assert_eq(read_stat(stats, "bitmap_cvg", cvg, sizeof(cvg)), 0);
-	cr_assert_eq(read_stat(stats, "execs_per_sec", speed, sizeof(speed)), 0);
+	char *stats = afl_stats(dir, execs, corpus, stab, cvg, speed);
 	printf("kfuzz: afl-fuzz 90 s: execs_done %s, execs_per_sec %s, corpus_count %s (3 seeds), "
 	       "bitmap_cvg %s, stability %s\n", execs, speed, corpus, cvg, stab);
 	cr_assert_geq(atol(execs), 30, "afl-fuzz ran only %s inputs", execs);
 	cr_assert_gt(atol(corpus), 3, "no input with new kernel coverage beyond the 3 seeds");
 	free(stats);
-	free(log);
+	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	system(cmd);
+	cr_assert_eq(system(cmd), 0);
+}
+
+Test(kfuzz, afl_fuzz_finds_the_planted_bug, .timeout = 1800)
+{
+	char copts[200], aopts[600];
+	snprintf(copts, sizeof(copts), "--console-dir /tmp/kfuzz-consoles");
+	cr_assert_eq(system("rm -rf /tmp/kfuzz-consoles && mkdir /tmp/kfuzz-consoles"), 0);
+	snprintf(aopts, sizeof(aopts), "-V 900 -x '%s'", need_env("FUZZ_DICT"));
+	double t0 = spawn_now();
+	char *dir = run_afl("AFL_BENCH_UNTIL_CRASH=1", aopts, copts);
+	double secs = spawn_now() - t0;
+	char execs[64], corpus[64], stab[64], cvg[64], speed[64];
+	char *stats = afl_stats(dir, execs, corpus, stab, cvg, speed);
+	char crashes[64] = "0";
+	read_stat(stats, "saved_crashes", crashes, sizeof(crashes));
+	printf("kfuzz: afl-fuzz until the first crash: %.0f s (with the boot), execs_done %s, execs_per_sec %s, "
+	       "saved_crashes %s, stability %s\n", secs, execs, speed, crashes, stab);
+	cr_assert_geq(atol(crashes), 1, "no crash within 900 s");
+	/* The console fuzz-target kept for the crash. */
+	cr_assert_eq(system("grep -l 'RIP: 0010:cowvm_bug_trigger' /tmp/kfuzz-consoles/crash-*.txt"), 0,
+	             "no kept console names cowvm_bug_trigger");
+	/* AFL's saved input, replayed. */
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd),
+	         "f=$(ls '%s'/out/default/crashes/id:* | head -1) && '%s' replay --kernel '%s' --initrd '%s' "
+	         "--cmdline '%s' \"$f\" | grep -q 'cowvm_bug_trigger'",
+	         dir, need_env("COWVM_BIN"), need_env("LINUX_FUZZ_KERNEL"), need_env("LINUX_INITRD"), fuzz_cmdline());
+	cr_assert_eq(system(cmd), 0, "replay of AFL's crash file does not show the planted bug");
+	free(stats);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' /tmp/kfuzz-consoles", dir);
+	cr_assert_eq(system(cmd), 0);
 }

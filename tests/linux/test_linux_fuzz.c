@@ -10,10 +10,12 @@
  *             calls, nothing else); a program's edges are many and the same
  *             after every reset (the stability figure is printed); two
  *             programs differ; bytes that are no program run nothing.
- *  replay     `cowvm replay` of a seed, the planted bug's program, the seed
- *             again: exit 0; a crash whose headline is the kernel's NULL
- *             dereference report and whose console names cowvm_bug_trigger;
- *             exit 0 again on the reset guest. Exit status 1 (a crash).
+ *  replay     `cowvm replay` of a seed, the planted bug's program, the seed,
+ *             the planted warning's program, the seed: exit 0; a crash whose
+ *             headline is the kernel's NULL dereference report and whose
+ *             console names cowvm_bug_trigger; exit 0 again on the reset
+ *             guest; a crash from the console hook (a WARN, no panic);
+ *             exit 0. Exit status 1 (a crash).
  *  afl        afl-fuzz -V 90 on three seeds: it executes inputs and finds new
  *             coverage (corpus beyond the seeds), the stability AFL measures
  *             is printed.
@@ -148,27 +150,38 @@ Test(kfuzz, coverage_is_the_programs_kernel_edges_and_stable, .timeout = 1500)
 
 Test(kfuzz, replay_reports_the_planted_bug_and_runs_on, .timeout = 1500)
 {
+	const char *seed = need_env("FUZZ_SEED_0"), *crash = need_env("FUZZ_CRASH"), *warn = need_env("FUZZ_WARN");
 	const char *argv[] = { need_env("COWVM_BIN"), "replay", "--kernel", need_env("LINUX_FUZZ_KERNEL"),
 	                       "--initrd", need_env("LINUX_INITRD"), "--cmdline", fuzz_cmdline(),
-	                       need_env("FUZZ_SEED_0"), need_env("FUZZ_CRASH"), need_env("FUZZ_SEED_0"), NULL };
+	                       seed, crash, seed, warn, seed, NULL };
 	static struct spawn s;
 	cr_assert_eq(spawn_start(&s, argv), 0);
 	spawn_wait_exit(&s, 1200);
 	char how[64], tail[4096];
 	cr_assert(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 1, "replay: %s\n%s", spawn_how(&s, how, sizeof(how)),
 	          spawn_tail(&s, tail, sizeof(tail)));
-	char l1[600], l2[600], l3[600];
-	snprintf(l1, sizeof(l1), "%s: exit 0\n--- guest console", argv[8]);
-	snprintf(l2, sizeof(l2), "%s: CRASH SEGV: kernel: BUG: kernel NULL pointer dereference", argv[9]);
-	snprintf(l3, sizeof(l3), "--- end of guest console ---\n%s: exit 0\n", argv[10]);
-	cr_assert_null(strstr(s.out, l1), "a console was printed for a clean run:\n%s", s.out);
-	char *p1 = strstr(s.out, argv[8]), *p2 = strstr(s.out, l2), *p3 = strstr(s.out, l3);
-	cr_assert(p1 == s.out, "the first line is not the seed's:\n%s", s.out);
-	cr_assert_not_null(p2, "no kernel NULL dereference report for the crash program:\n%s", s.out);
-	cr_assert_not_null(p3, "the input after the crash did not run normally:\n%s", s.out);
-	cr_assert(p2 < p3);
-	char *trig = strstr(p2, "cowvm_bug_trigger");
-	cr_assert(trig && trig < p3, "the crash's console does not name cowvm_bug_trigger:\n%s", s.out);
+	/* seed, then the oops (a reset: SEGV), then the seed on the reset
+	 * guest, then the warning (the console hook: ABRT), then the seed. */
+	char want[5][600];
+	snprintf(want[0], sizeof(want[0]), "%s: exit 0\n", seed);
+	snprintf(want[1], sizeof(want[1]), "%s: CRASH SEGV: kernel: BUG: kernel NULL pointer dereference, address: 0000000000000000\n", crash);
+	snprintf(want[2], sizeof(want[2]), "--- end of guest console ---\n%s: exit 0\n", seed);
+	snprintf(want[3], sizeof(want[3]), "%s: CRASH ABRT: kernel: WARNING: CPU: 0 PID: 1 at kernel/cowvm_bug.c:", warn);
+	snprintf(want[4], sizeof(want[4]), "--- end of guest console ---\n%s: exit 0\n", seed);
+	const char *at = s.out;
+	cr_assert(!strncmp(s.out, want[0], strlen(want[0])), "the first line is not the seed's:\n%s", s.out);
+	for (int i = 1; i < 5; i++) {
+		const char *p = strstr(at, want[i]);
+		cr_assert_not_null(p, "missing, in order: '%s'\nin:\n%s", want[i], s.out);
+		at = p + strlen(want[i]);
+	}
+	const char *oops = strstr(s.out, want[1]), *after = strstr(oops, want[2]);
+	const char *trig = strstr(oops, "RIP: 0010:cowvm_bug_trigger+");
+	cr_assert(trig && trig < after, "the oops' console does not name cowvm_bug_trigger:\n%s", s.out);
+	const char *w = strstr(s.out, want[3]);
+	cr_assert_not_null(strstr(w, "cowvm_bug: the planted warning"));
+	/* A clean run prints no console. */
+	cr_assert_eq(strncmp(s.out + strlen(want[0]), "--- guest console", 17) == 0, 0);
 	spawn_end(&s);
 }
 

@@ -15,6 +15,11 @@
  *   - else (any other data, an empty write, or a buffer that faults):
  *     disarmed.
  * The write returns its byte count (or -EFAULT if the buffer faulted).
+ *
+ * A second, separate plant for the tests of cowvm's console hook: a write of
+ * exactly the 10 bytes "cowvm:WARN" WARNs (a kernel warning that does not
+ * panic without panic_on_warn) and changes nothing else. It is compared
+ * with memcmp, all at once, so a fuzzer does not stumble on it.
  * "COW" is compared byte by byte in nested ifs with a compiler barrier
  * between them, so every byte that matches reaches a new basic block: a new
  * KCOV edge for the fuzzer to keep. The armed state is one static variable
@@ -25,6 +30,7 @@
 #include <linux/init.h>
 #include <linux/minmax.h>
 #include <linux/proc_fs.h>
+#include <linux/string.h>
 #include <linux/types.h>
 #include <linux/uaccess.h>
 
@@ -41,11 +47,20 @@ static noinline void cowvm_bug_trigger(void)
 	WRITE_ONCE(*p, COWVM_BUG_FIRE);
 }
 
+#define COWVM_BUG_WARN "cowvm:WARN"
+
 static ssize_t cowvm_bug_write(struct file *file, const char __user *buf,
 			       size_t count, loff_t *ppos)
 {
 	char b[COWVM_BUG_ARM_LEN] = { 0 };
+	char w[sizeof(COWVM_BUG_WARN) - 1];
 	size_t n = min_t(size_t, count, sizeof(b));
+
+	if (count == sizeof(w) && !copy_from_user(w, buf, sizeof(w)) &&
+	    !memcmp(w, COWVM_BUG_WARN, sizeof(w))) {
+		WARN(1, "cowvm_bug: the planted warning");
+		return count;
+	}
 
 	if (n && copy_from_user(b, buf, n)) {
 		WRITE_ONCE(cowvm_bug_armed, false);

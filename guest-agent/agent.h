@@ -199,8 +199,9 @@ void agent_cov_edges(const uint64_t *pcs, size_t n, volatile uint8_t *map, size_
 int agent_fuzz_input(const uint8_t *buf, size_t size, const uint8_t **data, size_t *len);
 /* KCOV buffer: program counters kept per run (more are dropped by KCOV). */
 #define AGENT_KCOV_WORDS (1u << 18)
-/* The agent's own fds (KCOV, /dev/mem) move to this number and up, which a
- * program may not close or replace (sysprog policy). */
+/* The agent's own fds (/dev/mem's) live at this number and up, which a
+ * program may not close or replace (sysprog policy); the fuzz command
+ * closes them all before the snapshot. */
 #define AGENT_FD_RESERVED 900
 int agent_cmd_fuzz(struct agent_ctx *c);
 
@@ -209,5 +210,8 @@ int agent_cmd_fuzz(struct agent_ctx *c);
  * Port access (iopl(3), else ioperm of the hypercall ports) is taken at the
  * first ring, after a command has checked the info page. */
 int agent_devmem_open(struct agent_transport **t, char *err, size_t errlen);
+/* Closes /dev/mem's fd once both windows are mapped (the mappings stay):
+ * 0, or -EBUSY when the transport still needs it (pread or port I/O). */
+int agent_devmem_close_fd(struct agent_transport *t);
 
 #endif

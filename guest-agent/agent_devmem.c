@@ -149,6 +149,17 @@ static int dm_ring(struct agent_transport *t, uint64_t block_gpa)
 	return 0;
 }
 
+int agent_devmem_close_fd(struct agent_transport *t)
+{
+	struct devmem *d = (struct devmem *)t;
+	if (!d->map || !d->doorbell)
+		return -EBUSY; /* pread/pwrite or port I/O still need it */
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	return 0;
+}
+
 static const struct agent_transport_ops dm_ops = { dm_read, dm_write, dm_ring };
 
 int agent_devmem_open(struct agent_transport **out, char *err, size_t errlen)

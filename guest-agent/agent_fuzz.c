@@ -12,16 +12,21 @@
  *   3. map the AFL map (cov_gpa, a memslot that is AFL's shared memory)
  *      from /dev/mem, write-back cached (no O_SYNC: it is memory, and the
  *      agent writes many bytes of it per run);
- *   4. move its own fds up to AGENT_FD_RESERVED (a program may close any
- *      other fd) and block every signal (a program's write to a closed
- *      pipe must not kill the agent with SIGPIPE);
+ *   4. close every fd it opened (KCOV keeps tracing, the mappings stay),
+ *      point 0, 1 and 2 at /dev/null (a program's prints must not reach
+ *      the console, where cowvm looks for kernel reports), and block every
+ *      signal (a program's write to a closed pipe must not kill the agent
+ *      with SIGPIPE). The policy still keeps programs off fds >= 900;
+ *      the agent has none there by then;
  *   5. COWVM_HC_SNAPSHOT.
  * After it (in every clone, after every reset; also when the VMM takes no
  * snapshot, -ENOSYS, or runs on as the original, 0):
  *   6. the input buffer's struct cowvm_fuzz_input is parsed as a system-call
  *      program (sysprog.h, lenient: the longest valid prefix runs);
  *   7. KCOV's count is zeroed, the program runs, the PCs it collected become
- *      AFL edges in the map (agent_cov_edges);
+ *      AFL edges in the map (agent_cov_edges). Page faults the program
+ *      causes in the agent (its data area, the results) count as its
+ *      coverage: the same after every reset;
  *   8. COWVM_HC_EXIT(0). A kernel oops ends the VM first (oops=panic,
  *      panic=-1: a reboot), which cowvm reports to AFL as a crash.
  */
@@ -45,17 +50,6 @@ static struct sysprog prog;                 /* large: not on the stack */
 static uint8_t input[COWVM_IOBUF_SIZE];
 static int64_t results[SYSPROG_MAX_CALLS];
 
-/* fd moved to the first free number >= *next (the original closed). */
-static int move_fd(int fd, int *next)
-{
-	int n = fcntl(fd, F_DUPFD_CLOEXEC, *next);
-	if (n < 0)
-		return -errno;
-	close(fd);
-	*next = n + 1;
-	return n;
-}
-
 static int fail(struct agent_ctx *c, const char *what, int err)
 {
 	fprintf(c->log, "cowvm-agent: fuzz: %s: %s\n", what, strerror(err));
@@ -76,7 +70,6 @@ int agent_cmd_fuzz(struct agent_ctx *c)
 	if (info.in_size > sizeof(input))
 		return fail(c, "input buffer larger than the agent's", EMSGSIZE);
 
-	int next = AGENT_FD_RESERVED;
 	int kfd = open(KCOV_PATH, O_RDWR | O_CLOEXEC);
 	if (kfd < 0)
 		return fail(c, "cannot open " KCOV_PATH " (a kernel with CONFIG_KCOV and debugfs mounted)", errno);
@@ -93,8 +86,8 @@ int agent_cmd_fuzz(struct agent_ctx *c)
 	                             (off_t)info.cov_gpa);
 	if (map == MAP_FAILED)
 		return fail(c, "mmap of the coverage map from /dev/mem", errno);
-	if ((kfd = move_fd(kfd, &next)) < 0 || (mfd = move_fd(mfd, &next)) < 0)
-		return fail(c, "moving the agent's fds up", -kfd < 0 ? -mfd : -kfd);
+	/* The mapping holds the memory; the fd is not needed again. */
+	close(mfd);
 	/* Every blockable signal stays pending instead of ending the agent
 	 * (the policy refuses rt_sigprocmask, so a program cannot unblock). */
 	sigset_t all;
@@ -108,9 +101,23 @@ int agent_cmd_fuzz(struct agent_ctx *c)
 	uint8_t *pdata = area + 4096;
 	if (ioctl(kfd, KCOV_ENABLE, KCOV_TRACE_PC))
 		return fail(c, "KCOV_ENABLE", errno);
+	/* KCOV stays enabled for this task without its fd (the task and the
+	 * mapping hold references); closed, no program can reach it. */
+	close(kfd);
 	fprintf(c->log, "cowvm-agent: fuzz: KCOV on (%u words), coverage map %#" PRIx64 " bytes; snapshot\n",
 	        AGENT_KCOV_WORDS, info.cov_size);
 	fflush(c->log);
+	/* No fd of the agent stays open for a program to use: /dev/mem's is
+	 * closed (both of its windows are mapped), and 0, 1 and 2 are
+	 * /dev/null, so a program cannot print text that the host's console
+	 * hook would read as a kernel report. */
+	if (agent_devmem_close_fd(c->t))
+		return fail(c, "/dev/mem's windows are not both mapped", EBUSY);
+	int nul = open("/dev/null", O_RDWR);
+	if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
+		return fail(c, "stdin, stdout and stderr to /dev/null", errno);
+	if (nul > 2)
+		close(nul);
 
 	int64_t s = agent_hc_snapshot(c->t);
 	/* From here on every run starts: nothing may print (a console byte is

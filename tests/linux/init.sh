@@ -23,7 +23,8 @@
 #             `oops=panic panic=-1` it resets); if the kernel survives,
 #             `COWVM-BUG-SURVIVED`, then reboot -f
 #   fuzz      (the fuzzing kernel) debugfs on /sys/kernel/debug, a tmpfs on
-#             /tmp, then exec `cowvm-agent fuzz` (it ends the VM itself)
+#             /tmp, then `cowvm-agent fuzz` (it ends every run itself); if
+#             it dies, `cowvm-agent exit 125` ends the run without a crash
 # Marker (one line, the test's proof that this init ran):
 #   COWVM-LINUX-UP cpus=N test=ACTION        (N = processors in /proc/cpuinfo)
 # Unknown or missing action: a COWVM-ERROR line, then power-off.
@@ -82,7 +83,14 @@ bug)
 fuzz)
 	mount -t debugfs debugfs /sys/kernel/debug
 	mount -t tmpfs -o mode=1777 tmpfs /tmp
-	HOME=/ exec cowvm-agent fuzz
+	# Not exec: if the agent dies (the OOM killer picks it, a fault), PID 1
+	# must live on, or the kernel panics ("Attempted to kill init") and
+	# the input looks like a kernel crash. The run then ends with status
+	# 125 (no verdict on the kernel) through a second agent process.
+	HOME=/ cowvm-agent fuzz
+	echo "COWVM-AGENT-RETURNED status=$?"
+	cowvm-agent exit 125
+	reboot -f
 	;;
 *)
 	echo "COWVM-ERROR unknown cowvm.test='$action' (want poweroff, reboot, halt, shell, agent, kcov, bug or fuzz)"

@@ -325,3 +325,53 @@ static void long_cmdline(size_t len)
 }
 
 Test(linux_cli, cmdline_70000_bytes) { long_cmdline(70000); }
+
+/* ---- fuzz-target / replay --kernel (issue 15): refused before any VM ---- */
+Test(linux_cli, fuzz_kernel_without_initrd)
+{
+	expect_refusal(ARGS("fuzz-target", "--kernel", guest_file("LINUX_KERNEL")), ARGS("--initrd"));
+}
+
+Test(linux_cli, fuzz_kernel_and_target_together)
+{
+	expect_refusal(ARGS("fuzz-target", "--target", "parser", "--kernel", guest_file("LINUX_KERNEL"), "--initrd",
+	                    guest_file("LINUX_INITRD")),
+	               ARGS("--target"));
+}
+
+Test(linux_cli, fuzz_initrd_without_kernel)
+{
+	expect_refusal(ARGS("replay", "--target", "parser", "--initrd", guest_file("LINUX_INITRD"), "in"),
+	               ARGS("--kernel"));
+}
+
+Test(linux_cli, fuzz_kernel_missing)
+{
+	expect_refusal(ARGS("replay", "--kernel", "/nonexistent/bzImage", "--initrd", guest_file("LINUX_INITRD"), "in"),
+	               ARGS("/nonexistent/bzImage"));
+}
+
+Test(linux_cli, fuzz_kernel_copy_mode)
+{
+	expect_refusal(ARGS("fuzz-target", "--kernel", guest_file("LINUX_KERNEL"), "--initrd", guest_file("LINUX_INITRD"),
+	                    "--reset-mode", "copy"),
+	               ARGS("copy"));
+}
+
+Test(linux_cli, fuzz_target_boot_mode)
+{
+	expect_refusal(ARGS("fuzz-target", "--target", "parser", "--reset-mode", "boot"), ARGS("boot"));
+}
+
+Test(linux_cli, fuzz_console_dir_not_a_folder)
+{
+	const char *f = make_file("plain", NULL, 16);
+	expect_refusal(ARGS("fuzz-target", "--kernel", guest_file("LINUX_KERNEL"), "--initrd", guest_file("LINUX_INITRD"),
+	                    "--console-dir", f),
+	               ARGS(f));
+}
+
+Test(linux_cli, replay_has_no_console_dir)
+{
+	expect_refusal(ARGS("replay", "--target", "parser", "--console-dir", tmpdir, "in"), ARGS("fuzz-target"));
+}

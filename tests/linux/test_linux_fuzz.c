@@ -19,8 +19,10 @@
  *  afl        afl-fuzz -V 90 on three seeds: it executes inputs and finds new
  *             coverage (corpus beyond the seeds), the stability AFL measures
  *             is printed.
- *  find       afl-fuzz from the same seeds and the dictionary until its first
- *             crash (AFL_BENCH_UNTIL_CRASH, at most 15 minutes): the crash
+ *  find       afl-fuzz from the same seeds and the dictionary, with AFL's
+ *             deterministic stages (-D: bit flips walk the first seed,
+ *             bug-near, one bit away from the bug), until its first crash
+ *             (AFL_BENCH_UNTIL_CRASH, at most 15 minutes): the crash
  *             is the planted bug (the console text fuzz-target kept for it
  *             names cowvm_bug_trigger, and `cowvm replay` of AFL's saved
  *             input reports the NULL dereference again).
@@ -130,8 +132,11 @@ Test(kfuzz, coverage_is_the_programs_kernel_edges_and_stable, .timeout = 1500)
 	run_one(f, map, b, blen, "seed 1");
 	memcpy(other, map, MAP);
 	cr_assert_gt(edges(other), 20);
-	cr_assert_lt(common(first, other), edges(first) + edges(other) - common(first, other),
-	             "seed 0 and seed 1 have the same edges");
+	/* Different system calls, different kernel code: at least a fifth of
+	 * the edges of either is not the other's. */
+	unsigned both = common(first, other), uni = edges(first) + edges(other) - both;
+	printf("kfuzz: seed 0 %u edges, seed 1 %u edges, %u shared\n", edges(first), edges(other), both);
+	cr_assert_leq(both * 5, uni * 4, "seed 0 and seed 1 share %u of %u edges", both, uni);
 	struct fuzz_stats st;
 	fuzz_get_stats(f, &st);
 	printf("kfuzz: stability of seed 0 over %d resets: %.1f%% of its edges in every run; "
@@ -275,7 +280,7 @@ Test(kfuzz, afl_fuzz_finds_the_planted_bug, .timeout = 1800)
 	char copts[200], aopts[600];
 	snprintf(copts, sizeof(copts), "--console-dir /tmp/kfuzz-consoles");
 	cr_assert_eq(system("rm -rf /tmp/kfuzz-consoles && mkdir /tmp/kfuzz-consoles"), 0);
-	snprintf(aopts, sizeof(aopts), "-V 900 -x '%s'", need_env("FUZZ_DICT"));
+	snprintf(aopts, sizeof(aopts), "-D -V 900 -x '%s'", need_env("FUZZ_DICT"));
 	double t0 = spawn_now();
 	char *dir = run_afl("AFL_BENCH_UNTIL_CRASH=1", aopts, copts);
 	double secs = spawn_now() - t0;

@@ -81,21 +81,26 @@ void cli_fuzz_usage(FILE *f)
 	        "Linux kernel\"): its initramfs runs `cowvm-agent fuzz`, which turns KCOV on\n"
 	        "and asks for the snapshot; every input is a system-call program\n"
 	        "(docs/sysprog.md) run in the guest reset to it, its kernel coverage\n"
-	        "counted into AFL's map. A kernel oops, BUG, WARN or panic reboots the\n"
-	        "guest: a crash (SIGSEGV); replay prints the crash's console text.\n"
+	        "counted into AFL's map. A kernel oops, BUG or panic reboots the guest: a\n"
+	        "crash (SIGSEGV); a kernel report that does not panic (a WARN) on the\n"
+	        "console is a crash too (SIGABRT). replay prints the crash's console text.\n"
+	        "The command line must tell the initramfs to run the agent (the tests'\n"
+	        "init.sh: cowvm.test=fuzz).\n"
 	        "\n"
 	        "  --target T        parser | warm | syscall (see docs/fuzzing.md)\n"
 	        "  --kernel PATH     a bzImage with KCOV (tools/fuzz_kernel.sh builds one)\n"
 	        "  --initrd PATH     its initramfs, whose init runs `cowvm-agent fuzz`\n"
 	        "  --cmdline STR     the kernel command line (default \"" FUZZ_LINUX_CMDLINE "\")\n"
 	        "  --console-dir DIR fuzz-target: keep the console text of every crashing\n"
-	        "                    input in DIR/crash-HASH.txt (HASH: FNV-1a of the input)\n"
+	        "                    input in DIR/crash-HASH.txt (HASH: FNV-1a of the input\n"
+	        "                    as run: its first 64 KiB - 8 bytes)\n"
 	        "  --mem SIZE        guest RAM (default 64M, 512M for warm, 256M for a kernel)\n"
 	        "  --mib N           warm state of the warm target in MiB (default 256)\n"
 	        "  --reset-mode M    cow (default: copy back dirtied pages) | fresh (new\n"
 	        "                    KVM VM per input) | copy (copy all RAM back; targets\n"
 	        "                    only) | boot (a kernel booted afresh per input: the\n"
-	        "                    cold-boot baseline)\n"
+	        "                    cold-boot baseline; not under AFL, whose timer would\n"
+	        "                    count the boot)\n"
 	        "  --timeout MS      per-input limit (default 1000, 10000 for a kernel;\n"
 	        "                    booting a kernel to its snapshot may take 600 s). Under AFL there is none\n"
 	        "                    unless given: AFL's -t decides, and a run this limit\n"
@@ -273,7 +278,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, in
 			break;
 		case 'r':
 			if (fuzz_parse_reset(optarg, &o->fc.reset))
-				return *code = cli_usage_error(cmd, "bad reset mode '%s' (cow|fresh|copy)", optarg), -1;
+				return *code = cli_usage_error(cmd, "bad reset mode '%s' (cow|fresh|copy|boot)", optarg), -1;
 			break;
 		case 'T':
 			if (parse_u64_arg(optarg, &v) || !v || v > 3600000)
@@ -389,7 +394,11 @@ static uint64_t fnv1a(const uint8_t *p, uint64_t n)
 static void keep_console(struct fuzz *f, const char *dir, const uint8_t *in, uint64_t len, const char *line)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/crash-%016llx.txt", dir, (unsigned long long)fnv1a(in, len));
+	if (snprintf(path, sizeof(path), "%s/crash-%016llx.txt", dir, (unsigned long long)fnv1a(in, len)) >=
+	    (int)sizeof(path)) {
+		fprintf(stderr, "cowvm fuzz-target: --console-dir '%s' is too long a path\n", dir);
+		return;
+	}
 	FILE *out = fopen(path, "w");
 	if (!out) {
 		fprintf(stderr, "cowvm fuzz-target: cannot write '%s': %s\n", path, strerror(errno));
@@ -538,6 +547,13 @@ int cli_fuzz_target(int argc, char **argv)
 	o.fc.should_stop_ctx = &watch;
 	if (afl && !o.timeout_set)
 		o.fc.timeout_ms = FUZZ_TIMEOUT_NONE; /* AFL's timer ends hangs */
+	if (afl && o.fc.reset == FUZZ_RESET_BOOT) {
+		fprintf(stderr, "cowvm fuzz-target: --reset-mode boot is a baseline for measurements, not for AFL "
+		                "(each input would boot the kernel inside AFL's timer)\n");
+		free(own);
+		opts_free(&o);
+		return COWVM_EXIT_USAGE;
+	}
 	struct vmm_err err = { 0 };
 	struct fuzz *f = NULL;
 	if (!cov || !sen[0].stack || !sen[1].stack || fuzz_open(&o.fc, &f, &err)) {

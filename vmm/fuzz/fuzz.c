@@ -23,7 +23,7 @@ struct fuzz {
 	uint64_t max_input;
 	struct fuzz_stats st;
 	/* The console of the current input (or the boot), its first bytes. */
-	char con[FUZZ_CONSOLE_MAX];
+	char con[FUZZ_CONSOLE_MAX + 1]; /* + its NUL: con[con_len] == 0 */
 	size_t con_len;
 	bool con_trunc;
 };
@@ -33,9 +33,10 @@ struct fuzz {
 static void console_keep(void *ctx, const char *buf, size_t len)
 {
 	struct fuzz *f = ctx;
-	size_t room = sizeof(f->con) - f->con_len, n = len < room ? len : room;
+	size_t room = FUZZ_CONSOLE_MAX - f->con_len, n = len < room ? len : room;
 	memcpy(f->con + f->con_len, buf, n);
 	f->con_len += n;
+	f->con[f->con_len] = 0;
 	f->con_trunc |= n < len;
 	if (f->cfg.console)
 		f->cfg.console(f->cfg.console_ctx, buf, len);
@@ -44,6 +45,7 @@ static void console_keep(void *ctx, const char *buf, size_t len)
 static void console_clear(struct fuzz *f)
 {
 	f->con_len = 0;
+	f->con[0] = 0;
 	f->con_trunc = false;
 }
 
@@ -55,14 +57,15 @@ const char *fuzz_console(const struct fuzz *f, size_t *len, bool *truncated)
 	return f->con;
 }
 
-const char *fuzz_kernel_report(const struct fuzz *f, char *out, size_t n)
+const char *fuzz_report_line(const char *con, size_t len, char *out, size_t n)
 {
-	static const char *const marks[] = { "BUG:", "Oops:", "general protection fault", "WARNING:",
-	                                     "KASAN:", "UBSAN:", "kernel BUG", "Kernel panic" };
-	const char *con = f->con, *best = NULL;
-	size_t len = f->con_len;
-	if (!fuzz_is_linux(&f->cfg))
-		return NULL; /* a guest-stub target's console is its own business */
+	/* The kernel's own report shapes (6.1): "BUG: kernel NULL pointer
+	 * dereference", "BUG: KASAN: ...", "WARNING: CPU: 0 PID: 1 at ...",
+	 * "Oops: 0002 [#1] SMP", "general protection fault, ...", "kernel BUG
+	 * at ...", "UBSAN: ...", "Kernel panic - not syncing: ...". */
+	static const char *const marks[] = { "BUG: ", "WARNING: CPU: ", "Oops: ", "general protection fault",
+	                                     "kernel BUG at ", "UBSAN: ", "Kernel panic - not syncing" };
+	const char *best = NULL;
 	for (size_t k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
 		const char *p = memmem(con, len, marks[k], strlen(marks[k]));
 		if (p && (!best || p < best))
@@ -78,6 +81,13 @@ const char *fuzz_kernel_report(const struct fuzz *f, char *out, size_t n)
 	return out;
 }
 
+const char *fuzz_kernel_report(const struct fuzz *f, char *out, size_t n)
+{
+	if (!fuzz_is_linux(&f->cfg))
+		return NULL; /* a guest-stub target's console is its own business */
+	return fuzz_report_line(f->con, f->con_len, out, n);
+}
+
 /* The console hook: a Linux input that ended normally but made the kernel
  * report (a WARN, or anything that does not panic) is a crash too. */
 static void console_verdict(struct fuzz *f, struct vm_result *res)
@@ -89,10 +99,13 @@ static void console_verdict(struct fuzz *f, struct vm_result *res)
 	}
 }
 
-/* The last non-empty console line (for an error message), in out. */
+/* For an error message, in out: the last console line that the agent
+ * wrote ("cowvm-agent: ..."), else the last non-empty line kept. */
 static const char *last_line(const struct fuzz *f, char *out, size_t n)
 {
 	size_t end = f->con_len;
+	for (const char *p = f->con, *q; (q = memmem(p, (size_t)(f->con + f->con_len - p), "cowvm-agent:", 12)); p = q + 1)
+		end = (size_t)(q - f->con) + strcspn(q, "\n"); /* to its newline (the buffer ends in NUL: see below) */
 	while (end && (f->con[end - 1] == '\n' || f->con[end - 1] == '\r'))
 		end--;
 	size_t start = end;

@@ -76,13 +76,16 @@ struct fuzz;
 int fuzz_config_resolve(struct fuzz_config *c, struct vmm_err *e);
 /* Boot the target, run it to its snapshot, take it, prepare the first VM. */
 int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e);
-/* The first line of a kernel crash report (BUG:, WARNING:, Oops:, KASAN:,
- * UBSAN:, general protection fault, kernel BUG, Kernel panic) in the last
+/* The first line of a kernel crash report ("BUG: ", "WARNING: CPU: ",
+ * "Oops: ", "general protection fault", "kernel BUG at ", "UBSAN: ",
+ * "Kernel panic - not syncing": the kernel's own shapes) in the last
  * input's console of a Linux guest, copied into out; NULL if there is none
  * (or the guest is a guest-stub target). A Linux input
  * that ended normally with one is reported as a crash (VM_END_ABORT,
  * SIGABRT: the console hook). */
 const char *fuzz_kernel_report(const struct fuzz *f, char *out, size_t n);
+/* The same over any console text (len bytes at con). */
+const char *fuzz_report_line(const char *con, size_t len, char *out, size_t n);
 /* Is c a Linux guest (kernel set)? */
 static inline bool fuzz_is_linux(const struct fuzz_config *c) { return c->kernel != NULL; }
 /* Run one input (truncated to what the input buffer holds) and reset. */

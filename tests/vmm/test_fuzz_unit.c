@@ -117,3 +117,25 @@ Test(fuzz_modes, each_guest_its_modes_and_defaults)
 	cr_assert_eq(c.timeout_ms, 1000);
 	cr_assert_null(c.cmdline);
 }
+
+static uint64_t sig(const char *text) { return fuzz_crash_signature(text, strlen(text)); }
+
+Test(fuzz_report, crash_signature_is_the_kind_of_crash)
+{
+	const char *a = "x\nBUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	                "CPU: 0 PID: 28 Comm: cowvm-agent\nRIP: 0010:cowvm_bug_trigger+0x15/0x20\nmore\n";
+	const char *b = "BUG: kernel NULL pointer dereference, address: 0000000000000008\r\n"
+	                "CPU: 0 PID: 31 Comm: cowvm-agent\r\nRIP: 0010:cowvm_bug_trigger+0x19/0x20\r\n";
+	const char *c = "BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	                "RIP: 0010:pipe_write+0x15/0x20\n";
+	const char *d = "BUG: unable to handle page fault for address: ffffffff81234567\n"
+	                "RIP: 0010:cowvm_bug_trigger+0x15/0x20\n";
+	cr_assert_neq(sig(a), 0);
+	cr_assert_eq(sig(a), sig(b), "the same crash at another address / PID / offset");
+	cr_assert_neq(sig(a), sig(c), "another function");
+	cr_assert_neq(sig(a), sig(d), "another report");
+	cr_assert_eq(sig("no report here\nRIP: 0010:x+1\n"), 0);
+	/* A RIP line cut by the end of the text: no read past it. */
+	char cut[] = "BUG: x\nRIP: 0010:abcdef";
+	cr_assert_neq(fuzz_crash_signature(cut, strlen(cut) - 3), fuzz_crash_signature(cut, strlen(cut)));
+}

@@ -88,15 +88,64 @@ const char *fuzz_kernel_report(const struct fuzz *f, char *out, size_t n)
 	return fuzz_report_line(f->con, f->con_len, out, n);
 }
 
+static uint64_t fold_text(uint64_t h, const char *p, size_t n, bool skip_digits)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (skip_digits && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			continue;
+		h = (h ^ c) * 0x100000001b3ull;
+	}
+	return h;
+}
+
+uint64_t fuzz_crash_signature(const char *con, size_t len)
+{
+	char head[200];
+	if (!fuzz_report_line(con, len, head, sizeof(head)))
+		return 0;
+	/* The report line without its numbers (addresses, CPU, PID: one kind
+	 * of crash, whatever the run), and the function of the first "RIP: "
+	 * line after it, up to its "+offset". Hex letters go too, so
+	 * "0000000000000000" and "ffffffff81234567" fold alike. */
+	uint64_t h = fold_text(0xcbf29ce484222325ull, head, strlen(head), true);
+	const char *rip = memmem(con, len, "RIP: ", 5);
+	if (rip) {
+		const char *end = con + len, *colon = memchr(rip, ':', (size_t)(end - rip));
+		const char *sym = colon ? memchr(colon + 1, ':', (size_t)(end - colon - 1)) : NULL;
+		if (sym) {
+			sym++;
+			size_t n = 0;
+			while (sym + n < end && sym[n] != '+' && sym[n] != '\r' && sym[n] != '\n')
+				n++;
+			h = fold_text(h, sym, n, false);
+		}
+	}
+	return h ? h : 1;
+}
+
 /* The console hook: a Linux input that ended normally but made the kernel
- * report (a WARN, or anything that does not panic) is a crash too. */
+ * report (a WARN, or anything that does not panic) is a crash too. And a
+ * crash leaves its signature in the coverage map as two edges: a kernel
+ * that panicked never let the agent count the program's coverage, and AFL
+ * keeps a crash only if its map shows something new (per kind of crash:
+ * the same signature is the same edges). */
 static void console_verdict(struct fuzz *f, struct vm_result *res)
 {
 	char head[200];
+	if (!fuzz_is_linux(&f->cfg))
+		return;
 	if (res->end == VM_END_EXIT && fuzz_kernel_report(f, head, sizeof(head))) {
 		res->end = VM_END_ABORT;
 		snprintf(res->msg, sizeof(res->msg), "kernel report on the console: %s", head);
 	}
+	if (res->end == VM_END_EXIT || res->end == VM_END_TIMEOUT || !f->cfg.cov_size)
+		return;
+	uint64_t sig = fuzz_crash_signature(f->con, f->con_len);
+	if (!sig)
+		sig = 0x9e3779b97f4a7c15ull * ((uint64_t)res->end + 1); /* no report: the way it ended */
+	f->cfg.cov[sig % f->cfg.cov_size]++;
+	f->cfg.cov[(sig >> 32) % f->cfg.cov_size]++;
 }
 
 /* For an error message, in out: the last console line that the agent

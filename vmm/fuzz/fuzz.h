@@ -86,6 +86,11 @@ int fuzz_open(const struct fuzz_config *c, struct fuzz **out, struct vmm_err *e)
 const char *fuzz_kernel_report(const struct fuzz *f, char *out, size_t n);
 /* The same over any console text (len bytes at con). */
 const char *fuzz_report_line(const char *con, size_t len, char *out, size_t n);
+/* A kernel crash's kind, from its console text: a hash of the report line
+ * without numbers and hex letters, and of the function in the first "RIP:"
+ * line; 0 if the text has no report. A Linux crash adds two edges from it
+ * to the coverage map (AFL keeps a crash only if its map is new). */
+uint64_t fuzz_crash_signature(const char *con, size_t len);
 /* Is c a Linux guest (kernel set)? */
 static inline bool fuzz_is_linux(const struct fuzz_config *c) { return c->kernel != NULL; }
 /* Run one input (truncated to what the input buffer holds) and reset. */

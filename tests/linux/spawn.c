@@ -3,11 +3,13 @@
  */
 #include "spawn.h"
 
+#include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -274,4 +276,25 @@ const char *spawn_tail(const struct spawn *s, char *buf, size_t n)
 	k += w > 0 && (size_t)w < n - k ? (size_t)w : 0;
 	k += tail_of(buf + k, n - k, s->err, s->errlen, n > k + 1 ? n - k - 1 : 0);
 	return buf;
+}
+
+static struct spawn *test_child;
+
+struct spawn *spawn_test_new(void)
+{
+	if (access("/dev/kvm", R_OK | W_OK))
+		cr_skip_test("/dev/kvm is missing: cannot boot Linux under cowvm here");
+	spawn_test_end();
+	test_child = calloc(1, sizeof(*test_child));
+	cr_assert_not_null(test_child);
+	return test_child;
+}
+
+void spawn_test_end(void)
+{
+	if (test_child) {
+		spawn_end(test_child);
+		free(test_child);
+		test_child = NULL;
+	}
 }

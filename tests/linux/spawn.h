@@ -58,4 +58,10 @@ const char *spawn_how(const struct spawn *s, char *buf, size_t n);
  * non-printable bytes as '.', so the text is safe to print. */
 const char *spawn_tail(const struct spawn *s, char *buf, size_t n);
 
+/* A Linux test's cowvm: one per test, killed when the test ends, failed or
+ * not (TestSuite(..., .fini = spawn_test_end)). spawn_test_new skips the
+ * test (visibly) when /dev/kvm is missing, and fails it if out of memory. */
+struct spawn *spawn_test_new(void);
+void spawn_test_end(void);
+
 #endif

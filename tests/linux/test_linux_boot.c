@@ -41,33 +41,13 @@ static const char *need_file(const char *var, int exec)
 	return p;
 }
 
-static void need_kvm(void)
-{
-	if (access("/dev/kvm", R_OK | W_OK))
-		cr_skip_test("/dev/kvm is missing: cannot boot Linux under cowvm here");
-}
-
-/* The test's cowvm, killed when the test ends, failed or not. */
-static struct spawn *cur;
-
-static void end_cowvm(void)
-{
-	if (cur) {
-		spawn_end(cur);
-		free(cur);
-		cur = NULL;
-	}
-}
-
-TestSuite(linux, .fini = end_cowvm);
+TestSuite(linux, .fini = spawn_test_end);
 
 /* Starts `cowvm run --kernel K --initrd I --mem 256M --vcpus N --timeout T
  * --cmdline "console=ttyS0 quiet panic=-1 cowvm.test=ACTION"`. */
 static struct spawn *boot(const char *action, const char *vcpus)
 {
-	need_kvm();
-	struct spawn *s = cur = calloc(1, sizeof(*s));
-	cr_assert_not_null(s);
+	struct spawn *s = spawn_test_new();
 	static char cmdline[256];
 	snprintf(cmdline, sizeof(cmdline), "%s cowvm.test=%s", BASE_CMDLINE, action);
 	const char *const argv[] = {

@@ -50,33 +50,13 @@ static const char *need_file(const char *var, const char *how)
 	return p;
 }
 
-static void need_kvm(void)
-{
-	if (access("/dev/kvm", R_OK | W_OK))
-		cr_skip_test("/dev/kvm is missing: cannot boot Linux under cowvm here");
-}
-
-/* The test's cowvm, killed when the test ends, failed or not. */
-static struct spawn *cur;
-
-static void end_cowvm(void)
-{
-	if (cur) {
-		spawn_end(cur);
-		free(cur);
-		cur = NULL;
-	}
-}
-
-TestSuite(linux_fuzz_kernel, .fini = end_cowvm);
+TestSuite(linux_fuzz_kernel, .fini = spawn_test_end);
 
 /* Starts `cowvm run --kernel FUZZ --initrd I --mem 256M --vcpus 1
  * --timeout T --cmdline "FUZZ_CMDLINE cowvm.test=ACTION"`. */
 static struct spawn *boot(const char *action)
 {
-	need_kvm();
-	struct spawn *s = cur = calloc(1, sizeof(*s));
-	cr_assert_not_null(s);
+	struct spawn *s = spawn_test_new();
 	static char cmdline[256];
 	snprintf(cmdline, sizeof(cmdline), "%s cowvm.test=%s", FUZZ_CMDLINE, action);
 	const char *const argv[] = {

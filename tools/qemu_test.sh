@@ -409,9 +409,16 @@ run_qemu() {
 	[ "$boot_limit" -gt "$limit" ] && boot_limit=$limit
 	local n=$smp
 	[ -n "$n" ] || { [ "$a" = kvm ] && n=2 || n=1; }
+	# Under TCG the L1 kernel keeps a periodic tick (highres=off nohz=off):
+	# twice, with kernel fuzzing in L2, an L1 sat halted (QEMU's monitor:
+	# HLT=1, CPL 0) with no heartbeat for 480 s, its one-shot timer
+	# interrupt lost in TCG's nested SVM, and nothing left to re-arm it. A
+	# periodic tick survives a lost interrupt.
+	local tick=""
+	[ "$a" = kvm ] || tick="highres=off nohz=off "
 	local cmd=(qemu-system-x86_64 -nodefaults -no-user-config -machine pc -accel "$accel_opt"
 		-cpu "$cpu" -smp "$n" -m "$mem" -kernel "$vmlinuz" -initrd "$initrd"
-		-append "console=ttyS0 loglevel=5 panic=-1 rdinit=/init qt_accel=$a qt_cowvm=$cowvm_bin qt_mult=$mult qt_probe_only=$probe_only qt_no_probe=$no_probe qt_test_timeout=$test_timeout qt_heartbeat=$heartbeat"
+		-append "${tick}console=ttyS0 loglevel=5 panic=-1 rdinit=/init qt_accel=$a qt_cowvm=$cowvm_bin qt_mult=$mult qt_probe_only=$probe_only qt_no_probe=$no_probe qt_test_timeout=$test_timeout qt_heartbeat=$heartbeat"
 		-display none -monitor "unix:$work/monitor.$a,server,nowait" -serial stdio -no-reboot)
 	log "accel=$a: ${cmd[*]}"
 	log "accel=$a: limits: guest init within ${boot_limit}s, whole run ${limit}s; per-test meson timeout x$mult"

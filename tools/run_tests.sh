@@ -57,8 +57,8 @@ linux_in_qemu() {
 	echo "run_tests: the Linux-guest tests (suite linux) in QEMU with nested KVM: tools/qemu_test.sh"
 	# L1: one CPU under TCG (docs/nested-qemu.md), 1 GiB (each L2 has 256 MiB);
 	# a test boots one L2 kernel (17-30 s); the whole QEMU run is bounded.
-	# linux-fuzz runs afl-fuzz until the planted bug's crash (at most 15
-	# minutes, usually a few) and is the longest test binary.
+	# linux-fuzz (kernel fuzzing: 5 kernel boots, 90 s of afl-fuzz) is the
+	# longest test binary, about 4 minutes.
 	# shellcheck disable=SC2086
 	timeout --kill-after=60 3300 bash tools/qemu_test.sh --accel tcg --build "$build" --suite linux \
 		--cache "$cache" --mem 1024 --timeout 3000 --test-timeout 2400 --no-probe \

@@ -968,9 +968,20 @@ Test(sysprog_seeds, dictionary)
 static char tdir[] = "/tmp/test_sysprog.XXXXXX";
 
 /* Runs `cowvm-prog ARGS` with stdout and stderr into files of tdir; returns
- * the exit status; *out and *errtext get their contents. */
+ * the exit status; *out and *errtext get their contents, valid until the
+ * next call (tool_free frees the last). */
+static char *tool_out, *tool_err;
+
+static void tool_free(void)
+{
+	free(tool_out);
+	free(tool_err);
+	tool_out = tool_err = NULL;
+}
+
 static int tool(const char *args, char **out, char **errtext)
 {
+	tool_free();
 	char cmd[2048];
 	snprintf(cmd, sizeof(cmd), "'%s' %s >'%s/out' 2>'%s/err'", COWVM_PROG, args, tdir, tdir);
 	int st = system(cmd);
@@ -978,9 +989,9 @@ static int tool(const char *args, char **out, char **errtext)
 	char path[512];
 	size_t len;
 	snprintf(path, sizeof(path), "%s/out", tdir);
-	*out = read_text(path, &len);
+	*out = tool_out = read_text(path, &len);
 	snprintf(path, sizeof(path), "%s/err", tdir);
-	*errtext = read_text(path, &len);
+	*errtext = tool_err = read_text(path, &len);
 	return WEXITSTATUS(st);
 }
 
@@ -994,7 +1005,7 @@ static void write_file(const char *name, const void *b, size_t n)
 	fclose(f);
 }
 
-Test(sysprog_tool, command_line)
+Test(sysprog_tool, command_line, .fini = tool_free)
 {
 	cr_assert_not_null(mkdtemp(tdir));
 	char *o, *e, a[1024], want[1024];

@@ -4,18 +4,23 @@
 # planted bugs the way cowvm reports them for the guest (docs/fuzzing.md):
 # #DE -> SIGFPE, the write past the guard page -> SIGSEGV, the target's
 # abort -> SIGABRT; an ordinary input and the warm target exit 0.
+# Output: TAP (a plan, then one line per case), which tools/test_summary.py
+# counts like the Criterion tests' results.
 h=$1
 fail=0
+n=0
+echo "1..8"
 check() {
 	want=$1 what=$2
 	shift 2
+	n=$((n + 1))
 	printf "$what" | "$h" "$@" 2>/dev/null
 	got=$?
 	if [ "$got" != "$want" ]; then
-		echo "FAIL: '$what' ($*): exit $got, want $want"
+		echo "not ok $n - '$what' ($*): exit $got, want $want"
 		fail=1
 	else
-		echo "ok: '$what' ($*): exit $got"
+		echo "ok $n - '$what' ($*): exit $got"
 	fi
 }
 check 0 'FUZZ' target=parser

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "clone.h"
 #include "linux_vm.h"
 #include "snapshot.h"
@@ -32,31 +33,6 @@
 #define CMDLINE "console=ttyS0 quiet panic=-1 pci=off cowvm.test=agent cowvm.warm_mib=32"
 
 static void drop(void *ctx, const char *buf, size_t len) { (void)ctx; (void)buf; (void)len; }
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	void *b = n > 0 ? malloc((size_t)n) : NULL;
-	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
 
 static int cmp(const void *a, const void *b)
 {

@@ -94,7 +94,7 @@ static uint64_t fold_text(uint64_t h, const char *p, size_t n, bool skip_digits)
 		unsigned char c = (unsigned char)p[i];
 		if (skip_digits && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 			continue;
-		h = (h ^ c) * 0x100000001b3ull;
+		h = cowvm_fold(h, c);
 	}
 	return h;
 }
@@ -108,7 +108,7 @@ uint64_t fuzz_crash_signature(const char *con, size_t len)
 	 * of crash, whatever the run), and the function of the first "RIP: "
 	 * line after it, up to its "+offset". Hex letters go too, so
 	 * "0000000000000000" and "ffffffff81234567" fold alike. */
-	uint64_t h = fold_text(0xcbf29ce484222325ull, head, strlen(head), true);
+	uint64_t h = fold_text(COWVM_FOLD_INIT, head, strlen(head), true);
 	const char *rip = memmem(con, len, "RIP: ", 5);
 	if (rip) {
 		const char *end = con + len, *colon = memchr(rip, ':', (size_t)(end - rip));
